@@ -1,0 +1,123 @@
+"""timm backbones (heavy: imports torch and timm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import timm
+import torch
+from PIL import Image
+from torch import nn
+from torchvision import transforms
+
+from zoo_core.engine.backbone import Backbone, Preprocessor
+from zoo_core.errors import WeightsError
+from zoo_core.specs import load_object
+
+_INTERPOLATION = {"bilinear": transforms.InterpolationMode.BILINEAR,
+                  "bicubic": transforms.InterpolationMode.BICUBIC,
+                  "nearest": transforms.InterpolationMode.NEAREST}
+_DEFAULT_INPUT = {"size": [3, 224, 224], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                  "interpolation": "bicubic", "crop_pct": 0.875}
+
+
+class ImagePreprocessor(Preprocessor):
+    """Loads an image (path or PIL) as RGB and applies timm-style eval or light train transforms."""
+
+    def __init__(self, input_cfg: dict[str, Any], train: bool):
+        self.input_cfg = dict(input_cfg)
+        self.train = train
+        size = int(input_cfg["size"][-1])
+        interpolation = _INTERPOLATION[input_cfg.get("interpolation") or "bicubic"]
+        normalize = transforms.Normalize(input_cfg["mean"], input_cfg["std"])
+        if train:
+            # Mild augmentation: small datasets need it, but strong crops hurt at low resolution.
+            self.transform = transforms.Compose([
+                transforms.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=interpolation),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(), normalize])
+        else:
+            crop_pct = input_cfg.get("crop_pct") or 1.0
+            self.transform = transforms.Compose([
+                transforms.Resize(int(round(size / crop_pct)), interpolation=interpolation),
+                transforms.CenterCrop(size), transforms.ToTensor(), normalize])
+
+    def load(self, item: Any) -> torch.Tensor:
+        if isinstance(item, Image.Image):
+            image = item
+        else:
+            with Image.open(item) as handle:
+                image = handle.convert("RGB")
+        return self.transform(image.convert("RGB"))
+
+    def collate(self, samples):
+        return torch.stack(list(samples))
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "image", "train": self.train, **self.input_cfg}
+
+
+class TimmBackbone(Backbone):
+    modality = "image"
+
+    def __init__(self, model: nn.Module, entry: Any, input_cfg: dict[str, Any]):
+        with torch.no_grad():
+            probe = model.forward_head(model.forward_features(torch.zeros(1, *input_cfg["size"])), pre_logits=True)
+        super().__init__(model, probe.shape[-1], entry)
+        self.input_cfg = input_cfg
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(batch), pre_logits=True)
+
+    def preprocessor(self, train: bool = False) -> Preprocessor:
+        return ImagePreprocessor(self.input_cfg, train)
+
+    def default_lora_targets(self) -> list[str]:
+        # Attention models: the qkv and output projections. ConvNets: 1x1 (pointwise) convs and
+        # linear layers inside the blocks; depthwise and strided kxk convs are left alone.
+        names = []
+        for name, module in self.model.named_modules():
+            if not name or name.startswith(("head", "classifier", "fc.")) or name in {"fc", "head"}:
+                continue
+            if isinstance(module, nn.Linear) and any(t in name for t in ("qkv", "attn.proj", "mlp.fc")):
+                names.append(name)
+            elif isinstance(module, nn.Conv2d) and module.groups == 1 and module.kernel_size == (1, 1):
+                names.append(name)
+        if not names:
+            names = [n for n, m in self.model.named_modules() if isinstance(m, nn.Linear)]
+        return names
+
+
+def _load_state(path, fmt: str) -> dict[str, torch.Tensor]:
+    if fmt == "safetensors" or str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int | None = None,
+                    drop_rate: float = 0.0, **options: Any) -> TimmBackbone:
+    """Build ``entry.arch`` from timm, load (and convert) the verified weights, drop the source head."""
+    model = timm.create_model(entry.arch, pretrained=False, num_classes=0, drop_rate=drop_rate)
+    if pretrained:
+        if weights is None:
+            raise WeightsError(f"no weights resolved for '{entry.id}'")
+        state = _load_state(weights.file, weights.format)
+        converter = weights.source.get("converter")
+        if converter:
+            state = load_object(converter)(state, entry.arch)
+        head_keys = {k for k in state if k.split(".")[0] in {"fc", "classifier", "head"} and k not in model.state_dict()}
+        state = {k: v for k, v in state.items() if k not in head_keys}
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise WeightsError(f"weights {weights.file} do not fit {entry.arch}: missing {result.missing_keys[:3]}, "
+                               f"unexpected {result.unexpected_keys[:3]}")
+    input_cfg = dict(entry.input or _DEFAULT_INPUT)
+    if image_size:
+        input_cfg["size"] = [3, int(image_size), int(image_size)]
+    model.eval()
+    return TimmBackbone(model, entry, input_cfg)

@@ -1,0 +1,477 @@
+"""The ``zoo`` command line.
+
+Listing commands never import torch: heavy modules are imported inside the commands that train or
+predict. User errors (:class:`ZooError`) print one line and exit 1; usage errors exit 2; any other
+exception prints one line too, and its traceback only with ``ZOO_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from zoo_core import __version__
+from zoo_core.errors import ZooError, did_you_mean
+
+_ZOO = None  # the one lazily built Zoo of this CLI process
+
+
+def get_zoo():
+    """The CLI's plugin host, built on first use (plus any ``--catalog`` files given)."""
+    global _ZOO
+    if _ZOO is None:
+        from zoo_core.plugins import Zoo
+
+        ctx = click.get_current_context(silent=True)
+        extra = (ctx.find_root().obj or {}).get("catalogs", ()) if ctx else ()
+        _ZOO = Zoo(catalog_paths=extra)
+    return _ZOO
+
+
+def _debug() -> bool:
+    return os.environ.get("ZOO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class ZooGroup(click.Group):
+    """A click group with "did you mean" for commands and one-line errors."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            self.list_commands(ctx)  # plugin commands are added lazily
+            if args[0] not in self.commands:
+                ctx.fail(f"no such command '{args[0]}'.{did_you_mean(args[0], self.commands)}")
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            if _debug():
+                raise
+            raise click.ClickException(str(exc)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a readable line
+            if _debug():
+                raise
+            message = " ".join(str(exc).split())
+            raise click.ClickException(
+                f"internal error: {type(exc).__name__}: {message} (set ZOO_DEBUG=1 for the traceback)"
+            ) from None
+
+
+class RootGroup(ZooGroup):
+    """The top-level group: plugin commands are added on first listing."""
+
+    _plugins_added = False
+
+    def list_commands(self, ctx):
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, name)
+        return command
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        try:
+            zoo = get_zoo()
+        except ZooError as exc:
+            click.echo(f"zoo: {exc}", err=True)
+            return
+        for impl in zoo.pm.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(cli=self)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not brick the CLI
+                zoo.pm.plugin_failed(impl.plugin_name, exc, "add its commands")
+
+
+def emit_json(data: Any) -> None:
+    """Print machine-readable output: sorted keys, no colour, one document."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
+    """Print ``rows`` as aligned columns; ``columns`` is ``[(key, header), ...]``."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[header for _, header in columns]] + [
+        ["" if row.get(key) is None else str(row.get(key)) for key, _ in columns] for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for index, line in enumerate(cells):
+        text = "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+        click.echo(click.style(text, bold=True) if index == 0 and sys.stdout.isatty() else text)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, no colour).")
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="transfer-zoo")
+@click.option("--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False),
+              help="An extra catalog file (registry.json schema). Repeatable; ZOO_CATALOG works too.")
+@click.pass_context
+def cli(ctx, catalogs):
+    """transfer-zoo: pick a pre-trained model, adapt it to your data, keep the adapter.
+
+    \b
+    Examples:
+      zoo models list --task image-classification --max-params 10M
+      zoo models show resnet50
+      zoo methods list
+      zoo plugins list --json
+    """
+    ctx.obj = {"catalogs": catalogs}
+
+
+# --------------------------------------------------------------------------- plugins
+@cli.group(cls=ZooGroup)
+def plugins():
+    """Installed plugins (model families, methods, scorers...)."""
+
+
+@plugins.command("list")
+@json_option
+def plugins_list(as_json):
+    """List plugins, where they come from and what they register.
+
+    \b
+    Examples:
+      zoo plugins list
+      ZOO_BLOCK_PLUGINS=peft zoo plugins list --json
+    """
+    zoo = get_zoo()
+    registered: dict[str, list[str]] = {}
+    for kind in ("backbones", "heads", "methods", "weight_sources", "scorers"):
+        for name, spec in getattr(zoo, kind).items():
+            registered.setdefault(spec.plugin, []).append(f"{kind}:{name}")
+    rows = []
+    for info in zoo.plugin_infos():
+        row = info.as_dict()
+        row["registers"] = registered.get(info.name, [])
+        rows.append(row)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["what"] = ", ".join(row["registers"]) or (row["error"] or "")
+        row["dist"] = f"{row['distribution'] or ''} {row['version'] or ''}".strip()
+    print_table(rows, [("name", "NAME"), ("status", "STATUS"), ("dist", "DISTRIBUTION"), ("what", "REGISTERS")])
+
+
+# --------------------------------------------------------------------------- models
+@cli.group(cls=ZooGroup)
+def models():
+    """The catalog of pre-trained models."""
+
+
+def _model_row(entry) -> dict[str, Any]:
+    metric = entry.metric or {}
+    return {
+        "id": entry.id,
+        "alias": entry.aliases[0] if entry.aliases else "",
+        "family": entry.family,
+        "modality": entry.modality,
+        "params": f"{entry.params_m:.1f}M" if entry.params_m else "?",
+        "features": entry.num_features,
+        "metric": f"{metric['value']:g} {metric.get('name', '')}".strip() if metric else "",
+    }
+
+
+@models.command("list")
+@click.option("--task", help="Only models suited to this task (see 'zoo tasks list').")
+@click.option("--modality", type=click.Choice(["image", "text"]), help="Only image or text models.")
+@click.option("--family", help="Only this model family (plugin), e.g. timm or hf.")
+@click.option("--max-params", help="Only models with at most this many parameters, e.g. 10M or 1.5B.")
+@click.option("--offline", is_flag=True, help="Only models whose weights are available on this machine.")
+@click.option("-q", "--query", help="Substring or glob over id, alias and architecture, e.g. 'vit*'.")
+@json_option
+def models_list(task, modality, family, max_params, offline, query, as_json):
+    """List catalog models, filtered.
+
+    \b
+    Examples:
+      zoo models list --task image-classification --max-params 10M
+      zoo models list --modality text --offline --json
+      zoo models list -q 'convnext*'
+    """
+    from zoo_core.catalog import parse_params
+
+    zoo = get_zoo()
+    if task:
+        zoo.get("tasks", task)
+    if family:
+        zoo.get("backbones", family)
+    available = None
+    if offline:
+        from zoo_core.weights import is_available
+
+        sources = zoo.weight_sources
+        available = lambda entry: is_available(entry, sources)  # noqa: E731
+    entries = zoo.catalog.filter(task=task, modality=modality, family=family,
+                                 max_params_m=parse_params(max_params) if max_params else None,
+                                 query=query, available=available)
+    if as_json:
+        emit_json([entry.as_dict() for entry in entries])
+        return
+    print_table([_model_row(e) for e in entries],
+                [("id", "ID"), ("alias", "ALIAS"), ("family", "FAMILY"), ("modality", "MODALITY"),
+                 ("params", "PARAMS"), ("features", "FEATURES"), ("metric", "SOURCE METRIC")])
+
+
+@models.command("show")
+@click.argument("name")
+@json_option
+def models_show(name, as_json):
+    """Show one model by Hub id or alias.
+
+    \b
+    Examples:
+      zoo models show resnet50
+      zoo models show sentence-transformers/all-MiniLM-L6-v2 --json
+    """
+    entry = get_zoo().catalog.get(name)
+    data = entry.as_dict()
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("id", "aliases", "description", "family", "arch", "modality", "tasks", "params_m",
+                "num_features", "input", "text", "source_head", "pretraining", "license", "paper",
+                "metric", "status", "source", "weights", "catalog_file"):
+        value = data.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if key == "weights":
+            click.echo("weights:")
+            for source in value:
+                where = source.get("repo_id") or source.get("package") or source.get("path")
+                digest = f" sha256 {source['sha256'][:16]}..." if source.get("sha256") else ""
+                click.echo(f"  - {source['source']}: {where}{digest}")
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        click.echo(f"{key}: {value}")
+
+
+# --------------------------------------------------------------------------- methods and tasks
+@cli.group(cls=ZooGroup)
+def methods():
+    """Adaptation methods (linear probe, full fine-tune, LoRA...)."""
+
+
+@methods.command("list")
+@json_option
+def methods_list(as_json):
+    """List adaptation methods and the modalities each supports.
+
+    \b
+    Examples:
+      zoo methods list
+      zoo methods list --json
+    """
+    specs = sorted(get_zoo().methods.values(), key=lambda s: s.name)
+    rows = [{"name": s.name, "description": s.description, "modalities": list(s.modalities), "trains": s.trains,
+             "defaults": s.defaults, "unsupported_reason": s.unsupported_reason or None, "plugin": s.plugin}
+            for s in specs]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["modalities"] = ",".join(row["modalities"])
+    print_table(rows, [("name", "NAME"), ("modalities", "MODALITIES"), ("trains", "TRAINS"),
+                       ("plugin", "PLUGIN"), ("description", "DESCRIPTION")])
+
+
+@cli.group(cls=ZooGroup)
+def tasks():
+    """Tasks the catalog and plugins know."""
+
+
+@tasks.command("list")
+@json_option
+def tasks_list(as_json):
+    """List tasks, their modality, status and how many catalog models suit each.
+
+    \b
+    Examples:
+      zoo tasks list --json
+    """
+    zoo = get_zoo()
+    counts: dict[str, int] = {}
+    for entry in zoo.catalog.models:
+        for task in entry.tasks:
+            counts[task] = counts.get(task, 0) + 1
+    rows = [{"name": t.name, "modality": t.modality, "status": t.status, "models": counts.get(t.name, 0),
+             "description": t.description, "plugin": t.plugin} for t in sorted(zoo.tasks.values(), key=lambda t: t.name)]
+    if as_json:
+        emit_json(rows)
+        return
+    print_table(rows, [("name", "NAME"), ("modality", "MODALITY"), ("status", "STATUS"), ("models", "MODELS"),
+                       ("description", "DESCRIPTION")])
+
+
+# --------------------------------------------------------------------------- train / evaluate / predict
+def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, booleans, lists)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ZooError(f"{what} must look like key=value, got '{pair}'")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@cli.command()
+@click.option("--model", "-m", "model_id", required=True, help="Catalog id or alias (zoo models list).")
+@click.option("--data", "-d", required=True, type=click.Path(exists=True),
+              help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file.")
+@click.option("--val", type=click.Path(exists=True), help="Validation data (default: a stratified 20% of --data).")
+@click.option("--test", type=click.Path(exists=True), help="Test data, for an unbiased final evaluation.")
+@click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
+@click.option("--epochs", type=int, help="Epochs (default: the method's).")
+@click.option("--lr", type=float, help="Learning rate (default: the method's).")
+@click.option("--batch-size", type=int, help="Batch size (default: the method's).")
+@click.option("--weight-decay", type=float, help="AdamW weight decay.")
+@click.option("--schedule", type=click.Choice(["cosine", "linear", "step", "constant"]), help="LR schedule.")
+@click.option("--warmup", type=float, help="Fraction of steps for linear warm-up.")
+@click.option("--patience", type=int, help="Early stopping: epochs without improvement on validation.")
+@click.option("--grad-accum", type=int, help="Gradient accumulation steps.")
+@click.option("--label-smoothing", type=float, help="Label smoothing for the cross-entropy loss.")
+@click.option("--class-weights", is_flag=True, default=None, help="Weight the loss by inverse class frequency.")
+@click.option("--head", default="linear", show_default=True, help="Head: linear or mlp.")
+@click.option("--dropout", type=float, default=0.1, show_default=True, help="Dropout before the head.")
+@click.option("--shots", type=int, help="Use only K labelled examples per class (seeded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, sampling and initialisation.")
+@click.option("--name", help="Adapter name in the store (default: MODEL-METHOD); a new run makes a new version.")
+@click.option("--text-column", help="Text column of a CSV/TSV/JSONL file (default: auto-detect).")
+@click.option("--label-column", help="Label column (default: auto-detect; 'first-token' for TREC-style lines).")
+@click.option("--random-weights", is_flag=True, help="Use the architecture with random weights (a baseline).")
+@click.option("--option", "-o", "method_opts", multiple=True, metavar="KEY=VALUE",
+              help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.")
+@click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
+@json_option
+def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_decay, schedule, warmup, patience,
+             grad_accum, label_smoothing, class_weights, head, dropout, shots, seed, name, text_column, label_column,
+             random_weights, method_opts, no_save, as_json):
+    """Adapt a pre-trained model to your labelled data, evaluate it, store the adapter.
+
+    \b
+    Examples:
+      zoo finetune --model efficientnet-lite0 --data ./photos
+      zoo finetune -m minilm-l6 -d reviews.csv --method lora --epochs 3
+      zoo finetune -m resnet50 -d ./photos --method full -o gradual_unfreeze=true --test ./photos_test
+    """
+    from zoo_core.engine.pipeline import finetune as run_finetune
+
+    data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
+    log = (lambda message: None) if as_json else _echo_err
+    result = run_finetune(
+        model_id, data, method=method, val=val, test=test, name=name, head=head, head_options={"dropout": dropout},
+        method_options=_parse_options(method_opts, "--option"), pretrained=not random_weights, shots=shots,
+        seed=seed, save=not no_save, zoo=get_zoo(), log=log, data_options=data_options,
+        epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
+        patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
+        progress=not as_json)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    from zoo_core.metrics import format_report
+
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(format_report(result.metrics))
+    click.echo(f"{result.eval_split} accuracy {result.metrics['accuracy']:.4f}, macro-F1 {result.metrics['macro_f1']:.4f} "
+               f"(best epoch {result.best_epoch}, {result.train_seconds:.1f}s training)")
+    if result.adapter:
+        click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
+    if result.run_dir:
+        click.echo(f"run folder: {result.run_dir}")
+
+
+@cli.command()
+@click.argument("adapter")
+@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Labelled data to evaluate on.")
+@click.option("--text-column", help="Text column (default: auto-detect).")
+@click.option("--label-column", help="Label column (default: auto-detect).")
+@click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
+@json_option
+def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_json):
+    """Evaluate a stored adapter (NAME or NAME@VERSION) on labelled data.
+
+    \b
+    Examples:
+      zoo evaluate flowers-lite0 --data ./photos_test
+      zoo evaluate reviews@2 --data test.csv --json
+    """
+    from zoo_core.engine.pipeline import evaluate as run_evaluate
+    from zoo_core.metrics import format_report
+
+    data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
+    metrics = run_evaluate(adapter, data, zoo=get_zoo(), allow_base_mismatch=allow_base_mismatch,
+                           data_options=data_options)
+    if as_json:
+        emit_json(metrics)
+        return
+    click.echo(format_report(metrics))
+
+
+@cli.command()
+@click.argument("adapter")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per input.")
+@click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
+@json_option
+def predict(adapter, inputs, top_k, allow_base_mismatch, as_json):
+    """Predict labels with a stored adapter. INPUTS are image files, or texts for text models.
+
+    \b
+    Examples:
+      zoo predict flowers-lite0 rose1.jpg tulip2.jpg
+      zoo predict reviews "Great food, friendly staff" --top-k 2 --json
+    """
+    from zoo_core.engine.pipeline import predict as run_predict
+
+    results = run_predict(adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch)
+    if as_json:
+        emit_json(results)
+        return
+    for row in results:
+        extra = "  ".join(f"{t['label']} {t['score']:.3f}" for t in row["top"][1:])
+        click.echo(f"{row['label']}\t{row['score']:.3f}\t{row['input']}" + (f"\t({extra})" if extra else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="zoo")
+    except ZooError as exc:  # raised outside a command (e.g. building the plugin host)
+        if _debug():
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

