@@ -243,8 +243,10 @@ def logme(features: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     For each class the target is its one-hot column ``y in {0, 1}^N``; a Bayesian linear model
     ``y = F w + noise`` (no bias, raw features) with prior precision ``alpha`` and noise precision
     ``beta`` has both maximised by the fixed-point iteration, and its log marginal likelihood divided
-    by N is the class's evidence. Invariant to rescaling the features. Typical values are around -1..3;
-    only differences between models on the same target data mean anything.
+    by N is the class's evidence. Invariant to rescaling the features (up to the iteration's
+    tolerance); only differences between models on the same target data mean anything. With D > N the
+    evidence is flat in alpha/beta and the iteration may stop at its cap of 100 updates; in checks it
+    was then within ~1e-4 of the true maximum (the paper's 11 updates can be ~2e-2 off).
     """
     return float(np.mean([ev for ev, _, _, _ in _logme_per_class(features, labels)]))
 
@@ -433,12 +435,16 @@ def linear_probe_accuracy(
     Features are standardised with the training fold's mean and standard deviation (constant
     columns are only centred).
     """
-    from sklearn.linear_model import LogisticRegression  # heavy: import only when used
-
     if not C > 0:
         raise ValueError(f"C must be > 0, got {C!r}")
     f, y, c = _check_features_labels(features, labels)
     fold_ids, nf = _stratified_folds(y, c, folds, seed)
+    try:
+        from sklearn.linear_model import LogisticRegression  # heavy: import only when used
+    except ImportError as exc:
+        raise ImportError(
+            "linear_probe_accuracy needs scikit-learn: pip install 'transfer-zoo[torch]' (or scikit-learn)"
+        ) from exc
     accs = []
     for i in range(nf):
         te, tr = fold_ids == i, fold_ids != i
@@ -505,7 +511,7 @@ def weighted_kendall_tau(scores: npt.ArrayLike, accuracies: npt.ArrayLike) -> fl
         from scipy.stats import weightedtau
     except ImportError:
         return _weighted_tau_numpy(s, a)
-    return float(weightedtau(s, a).statistic)
+    return float(weightedtau(s, a)[0])
 
 
 # --------------------------------------------------------------------------------------------------

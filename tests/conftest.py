@@ -1,0 +1,59 @@
+"""Shared fixtures: every test gets its own ZOO_HOME and a fresh CLI plugin host, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("zoo-home")
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in ("ZOO_BLOCK_PLUGINS", "ZOO_LOAD_PLUGINS", "ZOO_STRICT_PLUGINS", "ZOO_TRACE_PLUGINS", "ZOO_CATALOG",
+                "ZOO_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    import zoo_core.cli
+
+    monkeypatch.setattr(zoo_core.cli, "_ZOO", None)
+    yield home
+
+
+@pytest.fixture
+def run_zoo():
+    """Run the real ``zoo`` console entry in a subprocess: (returncode, stdout, stderr)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None):
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run([sys.executable, "-c", "from zoo_core.cli import main; main()", *args],
+                              capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    return run
+
+
+@pytest.fixture
+def fake_distribution(tmp_path):
+    """Make an installed-looking distribution on a sys.path folder: a module plus a real
+    ``*.dist-info`` with ``entry_points.txt`` in the ``zoo`` group. Returns the folder."""
+
+    def make(dist_name: str, module_name: str, source: str, entry_name: str | None = None) -> Path:
+        site = tmp_path / "site"
+        site.mkdir(exist_ok=True)
+        (site / f"{module_name}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist_name.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[zoo]\n{entry_name or module_name} = {module_name}\n")
+        (info / "RECORD").write_text("")
+        return site
+
+    return make
