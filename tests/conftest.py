@@ -57,3 +57,34 @@ def fake_distribution(tmp_path):
         return site
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory):
+    """A catalog file naming a tiny timm convnet and a tiny BERT on local disk (built once)."""
+    from zoo_core.testing.tiny import build_tiny_catalog
+
+    return build_tiny_catalog(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def tiny_zoo(tiny_catalog):
+    import io
+
+    from zoo_core.plugins import Zoo, make_plugin_manager
+
+    return Zoo(make_plugin_manager(stderr=io.StringIO()), catalog_paths=[str(tiny_catalog)])
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    from zoo_core.testing.tiny import write_image_folder
+
+    return write_image_folder(tmp_path / "images")
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    from zoo_core.testing.tiny import write_text_file
+
+    return write_text_file(tmp_path / "reviews.csv")

@@ -7,16 +7,35 @@ from zoo_core.engine.model import TransferModel
 
 
 class LinearProbe(AdaptationMethod):
-    """Frozen backbone; only the head trains, on cached features."""
+    """Frozen backbone; only the head trains, on cached features.
+
+    With a linear head the default solver is ``lbfgs``: multinomial logistic regression on
+    standardised features, fitted to convergence with L-BFGS for each L2 strength of a log grid;
+    the strength with the best validation score is refitted on train + validation (the protocol of
+    Kornblith et al. 2019 and CLIP's linear-probe evaluations). ``solver=adamw`` uses the generic
+    mini-batch loop instead (then epochs, schedules and early stopping apply).
+    """
 
     name = "linear_probe"
     trains = "head"
     uses_feature_cache = True
+    L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
 
     def prepare(self, model: TransferModel) -> None:
         freeze(model.backbone)
         unfreeze(model.head)
         model.backbone.eval()
+
+    def fit_features(self, head, train_x, train_y, val_x, val_y, config):
+        """Fit ``head`` on features directly; returns a TrainResult, or None to use the generic loop."""
+        from zoo_core.engine.heads import LinearHead
+
+        if self.config.get("solver", "lbfgs") != "lbfgs" or not isinstance(head, LinearHead):
+            return None
+        from zoo_methods._lbfgs import fit_logistic_head
+
+        return fit_logistic_head(head, train_x, train_y, val_x, val_y, config,
+                                 grid=self.config.get("l2_grid") or self.L2_GRID)
 
 
 class FullFineTune(AdaptationMethod):

@@ -100,8 +100,11 @@ def _load_state(path, fmt: str) -> dict[str, torch.Tensor]:
 
 
 def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int | None = None,
-                    drop_rate: float = 0.0, **options: Any) -> TimmBackbone:
-    """Build ``entry.arch`` from timm, load (and convert) the verified weights, drop the source head."""
+                    crop_pct: float | None = None, drop_rate: float = 0.0, **options: Any) -> TimmBackbone:
+    """Build ``entry.arch`` from timm, load (and convert) the verified weights, drop the source head.
+
+    ``image_size`` and ``crop_pct`` override the catalog's input spec for evaluation transforms.
+    """
     model = timm.create_model(entry.arch, pretrained=False, num_classes=0, drop_rate=drop_rate)
     if pretrained:
         if weights is None:
@@ -119,5 +122,7 @@ def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int 
     input_cfg = dict(entry.input or _DEFAULT_INPUT)
     if image_size:
         input_cfg["size"] = [3, int(image_size), int(image_size)]
+    if crop_pct:
+        input_cfg["crop_pct"] = float(crop_pct)
     model.eval()
     return TimmBackbone(model, entry, input_cfg)

@@ -210,10 +210,16 @@ def finetune(
         eval_x = val_x if eval_data is splits.val else fx(eval_data, eval_split)
         feature_seconds = time.perf_counter() - started
         log(f"features: {len(train_data) + len(eval_data)} items in {feature_seconds:.1f}s")
-        train_loader = feature_loader(train_x, y_train, batch_size=config.batch_size, shuffle=True, seed=seed)
-        val_loader = feature_loader(val_x, y_val, batch_size=256, shuffle=False, seed=seed) if val_x is not None else None
-        result = trainer.fit(net, adaptation, train_loader, val_loader, module=net.head, num_classes=len(label_names),
-                             train_labels=torch.tensor(y_train))
+        direct = getattr(adaptation, "fit_features", None)
+        result = direct(net.head, train_x, y_train, val_x, y_val, config) if direct else None
+        if result is None:
+            train_loader = feature_loader(train_x, y_train, batch_size=config.batch_size, shuffle=True, seed=seed)
+            val_loader = (feature_loader(val_x, y_val, batch_size=256, shuffle=False, seed=seed)
+                          if val_x is not None else None)
+            result = trainer.fit(net, adaptation, train_loader, val_loader, module=net.head,
+                                 num_classes=len(label_names), train_labels=torch.tensor(y_train))
+        else:
+            notes.append("linear probe: L2 strength chosen on validation, then refitted on train + validation")
         adaptation.load_adapter_state(net, result.best_state)
         eval_loader = feature_loader(eval_x, y_eval, batch_size=256, shuffle=False, seed=seed)
         logits, labels = predict_logits(net.head, accelerator.prepare(eval_loader), accelerator)

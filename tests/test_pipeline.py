@@ -1,0 +1,130 @@
+"""The transfer pipeline end to end on tiny models: train, evaluate, save, reload, predict."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from zoo_core.engine.pipeline import evaluate, finetune, predict
+from zoo_core.errors import DataError, ZooError
+from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT
+
+
+def test_linear_probe_on_images_saves_a_run_and_an_adapter(tiny_zoo, image_folder):
+    result = finetune(TINY_IMAGE, image_folder, method="linear_probe", zoo=tiny_zoo, epochs=15, name="colours")
+    assert result.metrics["num_samples"] == 6  # 20% of 12 per class rounds to 2: 6 of 36
+    assert result.metrics["accuracy"] > 0.6  # colour classes are easy even for random tiny features
+    assert result.adapter == "colours@1"
+    run = result.run_dir
+    for name in ("metrics.json", "manifest.json", "history.json", "learning_curves.png", "confusion_matrix.png"):
+        assert (__import__("pathlib").Path(run) / name).is_file(), name
+    manifest = json.loads((__import__("pathlib").Path(run) / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and manifest["data"]["train_fingerprint"] and manifest["packages"]["torch"]
+    assert "peft" in manifest["plugins"]
+    assert any("validation split" in note for note in result.notes)
+
+
+def test_same_seed_same_metrics(tiny_zoo, image_folder):
+    a = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, epochs=2, save=False, num_workers=0)
+    b = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, epochs=2, save=False, num_workers=0)
+    assert a.metrics == b.metrics
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+
+
+def test_second_linear_probe_run_reuses_cached_features(tiny_zoo, image_folder, monkeypatch):
+    first = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=3, save=False)
+    from zoo_timm._impl import TimmBackbone
+
+    def no_backbone(self, batch):
+        raise AssertionError("the backbone ran although its features were cached")
+
+    monkeypatch.setattr(TimmBackbone, "forward", no_backbone)
+    second = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=3, save=False)
+    assert second.metrics == first.metrics
+
+
+@pytest.mark.parametrize("method", ["linear_probe", "lora", "full"])
+def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, tiny_catalog, text_file, method):
+    result = finetune(TINY_TEXT, text_file, method=method, zoo=tiny_zoo, epochs=3, name=f"reviews-{method}",
+                      lr=5e-3 if method != "linear_probe" else None)
+    texts = ["the food was very good and nice", "the staff was very awful and bad"]
+    here = predict(result.adapter, texts, zoo=tiny_zoo, top_k=2)
+    assert [r["top"][0]["label"] for r in here] == [r["label"] for r in here]
+    code = ("import json, sys; from zoo_core.engine.pipeline import predict; from zoo_core.plugins import Zoo;"
+            f"print(json.dumps(predict({result.adapter!r}, {texts!r}, zoo=Zoo(catalog_paths=[{str(tiny_catalog)!r}]), top_k=2)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    there = json.loads(out.stdout)
+    assert [r["label"] for r in there] == [r["label"] for r in here]
+    assert [r["score"] for r in there] == pytest.approx([r["score"] for r in here], abs=1e-6)
+    assert {t["label"] for t in there[0]["top"]} == {"pos", "neg"}  # label names survive
+
+
+def test_evaluate_a_stored_adapter(tiny_zoo, image_folder):
+    result = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=10, name="colours")
+    metrics = evaluate("colours", image_folder, zoo=tiny_zoo)
+    assert metrics["num_samples"] == 36 and metrics["adapter"] == "colours@1"
+    assert set(metrics["per_class"]) == {"class_0", "class_1", "class_2"}
+    assert result.metrics["accuracy"] <= 1.0
+
+
+def test_shots_takes_k_per_class(tiny_zoo, image_folder, tmp_path):
+    result = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=2, shots=4, save=False, test=image_folder)
+    assert any("4 examples per class" in note for note in result.notes)
+    assert result.eval_split == "test"
+
+
+def test_modality_mismatch_is_a_clear_error(tiny_zoo, text_file):
+    with pytest.raises(DataError, match="takes image data"):
+        finetune(TINY_IMAGE, text_file, zoo=tiny_zoo, save=False)
+
+
+def test_unknown_method_and_option(tiny_zoo, image_folder):
+    with pytest.raises(ZooError, match="Did you mean 'lora'"):
+        finetune(TINY_IMAGE, image_folder, method="lorra", zoo=tiny_zoo)
+    with pytest.raises(ZooError, match="unknown training option 'epoch'"):
+        finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epoch=3)
+
+
+def test_training_techniques_run(tiny_zoo, image_folder):
+    result = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, save=False, epochs=3, schedule="step",
+                      warmup=0.2, grad_accum=2, label_smoothing=0.1, class_weights=True, num_workers=0,
+                      method_options={"gradual_unfreeze": True, "layer_decay": 0.8})
+    assert len(result.history) >= 1 and all(h["train_loss"] > 0 for h in result.history)
+
+
+def test_gradual_unfreezing_unfreezes_from_the_top(tiny_zoo):
+    from zoo_core.testing.contracts import build_prepared
+
+    net, method, _ = build_prepared(tiny_zoo, TINY_TEXT, "full", gradual_unfreeze=True)
+    trainable = lambda: {n for n, p in net.named_parameters() if p.requires_grad and n.startswith("backbone.")}  # noqa: E731
+    method.on_epoch_start(net, 0, 5)
+    assert trainable() == set()
+    method.on_epoch_start(net, 1, 5)
+    top = trainable()
+    assert top and all("layer.0." not in n for n in top)
+    method.on_epoch_start(net, 2, 5)
+    assert trainable() > top and any("layer.1." in n for n in trainable())
+
+
+def test_cli_finetune_json_and_predict(tiny_catalog, image_folder, run_zoo):
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "finetune", "-m", "tiny-image", "-d", str(image_folder),
+                             "--epochs", "3", "--name", "cli-colours", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert {"accuracy", "macro_f1", "adapter", "adapter_path"} <= set(data)
+    image = next((image_folder / "class_1").iterdir())
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "predict", "cli-colours", str(image), "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["label"].startswith("class_")
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "predict", "cli-colour", str(image))
+    assert code == 1 and "Did you mean 'cli-colours'" in err
+
+
+def test_loss_decreases_with_training(tiny_zoo, text_file):
+    result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, save=False, epochs=6, lr=3e-3, patience=None)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert torch.is_tensor(next(result.model_obj.parameters()))

@@ -1,0 +1,107 @@
+"""Contract checks for backbone families and adaptation methods (in the spirit of scikit-learn's
+``check_estimator``): each check raises ``AssertionError`` naming the broken rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from zoo_core.engine.model import TransferModel, build_backbone, build_head
+from zoo_core.specs import load_object
+
+
+def sample_batch(backbone, n: int = 4, seed: int = 0) -> Any:
+    """A small batch of the backbone's modality, through its own preprocessor."""
+    prep = backbone.preprocessor(train=False)
+    if backbone.modality == "image":
+        from PIL import Image
+        import numpy as np
+
+        rng = np.random.RandomState(seed)
+        items = [Image.fromarray(rng.randint(0, 255, (40, 40, 3), dtype="uint8")) for _ in range(n)]
+    else:
+        items = ["the food was good", "the service was awful and slow", "great", "what is this place"][:n]
+    return prep.collate([prep.load(item) for item in items])
+
+
+def check_backbone(zoo, model: str) -> None:
+    """Builds with random and pretrained weights; pooled features have shape [batch, num_features]."""
+    torch.manual_seed(0)
+    for pretrained in (False, True):
+        backbone = build_backbone(zoo, model, pretrained=pretrained)
+        assert backbone.modality in ("image", "text"), f"backbone modality must be image or text, got {backbone.modality}"
+        batch = sample_batch(backbone)
+        with torch.no_grad():
+            features = backbone.eval()(batch)
+        assert features.shape == (4, backbone.num_features), (
+            f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features {backbone.num_features}")
+        assert torch.isfinite(features).all(), "rule: features are finite"
+        with torch.no_grad():
+            again = backbone(batch)
+        assert torch.equal(features, again), "rule: eval-mode features are deterministic"
+        assert (backbone.weights_sha256 is not None) == pretrained, "rule: weights_sha256 is set iff pretrained"
+        assert backbone.layer_groups(), "rule: layer_groups() is not empty"
+
+
+def build_prepared(zoo, model: str, method: str, num_classes: int = 3, seed: int = 0, **options: Any):
+    torch.manual_seed(seed)
+    spec = zoo.get("methods", method)
+    backbone = build_backbone(zoo, model, pretrained=True)
+    net = TransferModel(backbone, build_head(zoo, "linear", backbone.num_features, num_classes))
+    config = {k: v for k, v in spec.defaults.items() if k not in {"lr", "epochs", "weight_decay", "batch_size",
+                                                                   "warmup", "patience"}}
+    config.update(options)
+    adaptation = load_object(spec.factory)(**config)
+    adaptation.prepare(net)
+    return net, adaptation, spec
+
+
+def check_method(zoo, method: str, model: str) -> None:
+    """One optimiser step changes only what the method trains; the adapter state round-trips
+    exactly; the output shape is unchanged; frozen base weights stay frozen."""
+    torch.manual_seed(0)
+    reference_backbone = build_backbone(zoo, model, pretrained=True).eval()
+    net, adaptation, spec = build_prepared(zoo, model, method)
+    batch = sample_batch(net.backbone)
+    with torch.no_grad():
+        base_features = reference_backbone(batch)
+    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable, "rule: prepare() leaves something trainable"
+    if spec.trains == "head":
+        assert all(n.startswith("head.") for n in trainable), f"rule: a head-only method trains only head.*, not {sorted(trainable)[:3]}"
+
+    # One real step with a large learning rate so that every trained tensor moves.
+    adaptation.set_train_mode(net)
+    optimizer = torch.optim.SGD([p for _, p in adaptation.optimised_parameters(net)], lr=1.0)
+    logits = net(batch)
+    assert logits.shape == (4, 3), f"rule: output shape is [batch, num_classes], got {tuple(logits.shape)}"
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+    after = net.state_dict()
+    changed = {k for k in before if k in after and not torch.equal(before[k], after[k])}
+    saved = set(adaptation.adapter_state(net))
+    unsaved_changes = {k for k in changed if k not in saved and not k.endswith("num_batches_tracked")}
+    assert not unsaved_changes, f"rule: everything a step changes is in adapter_state; not saved: {sorted(unsaved_changes)[:5]}"
+    if spec.trains != "all":
+        base_changed = {k for k in changed if k.startswith("backbone.") and k in before
+                        and not any(t in k for t in ("lora_", "adapter", "ia3_", "hada_", "lokr_", "vera_"))}
+        assert not base_changed, f"rule: the method keeps base weights frozen; changed: {sorted(base_changed)[:5]}"
+        with torch.no_grad():
+            for name, param in reference_backbone.named_parameters():
+                key = f"backbone.{name}"
+                if key in before:
+                    assert torch.equal(before[key], param), "rule: prepare() does not modify pretrained weights"
+
+    # Round trip: a fresh model prepared the same way and loaded with the state gives equal outputs.
+    net.eval()
+    state = {k: v.clone() for k, v in adaptation.adapter_state(net).items()}
+    fresh, fresh_method, _ = build_prepared(zoo, model, method, seed=1, **{
+        k: v for k, v in adaptation.config.items() if k == "target_modules"})
+    fresh_method.load_adapter_state(fresh, state)
+    fresh.eval()
+    with torch.no_grad():
+        assert torch.equal(net(batch), fresh(batch)), "rule: adapter_state round-trips exactly"
+    assert base_features.shape[-1] == net.backbone.num_features
