@@ -394,6 +394,8 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
         epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
         patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
         progress=not as_json)
+    if not result.is_main_process:
+        return  # under torchrun / accelerate launch only the main process reports
     if as_json:
         emit_json(result.as_dict())
         return

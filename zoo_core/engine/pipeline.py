@@ -47,6 +47,7 @@ class FinetuneResult:
     run_dir: str | None = None
     notes: list[str] = field(default_factory=list)
     feature_seconds: float = 0.0
+    is_main_process: bool = True
     model_obj: Any = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -244,7 +245,8 @@ def finetune(
                              samples_per_second=result.samples_per_second, best_epoch=result.best_epoch,
                              notes=notes, feature_seconds=feature_seconds, model_obj=net)
     if not accelerator.is_main_process:
-        return outcome
+        outcome.is_main_process = False
+        return outcome  # only the main process writes runs and adapters
     manifest = _manifest(zoo, entry, backbone, adaptation, config, splits, train_data, seed, pretrained)
     if save or run_dir:
         folder = Path(run_dir) if run_dir else zoo_home() / "runs" / _run_name(name or entry.short_name, method)

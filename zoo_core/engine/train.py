@@ -66,11 +66,15 @@ def seed_everything(seed: int) -> None:
 
 
 def make_accelerator(grad_accum: int = 1, cpu: bool | None = None):
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     if cpu is None:
         cpu = not torch.cuda.is_available()
-    return Accelerator(cpu=cpu, gradient_accumulation_steps=grad_accum)
+    # split_batches: --batch-size is the global batch whatever the number of processes, so that a
+    # run under torchrun/accelerate launch computes the same gradients as a single process.
+    # find_unused_parameters: backbones carry parts a pooling choice leaves unused (BERT's pooler).
+    return Accelerator(cpu=cpu, gradient_accumulation_steps=grad_accum, split_batches=True,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
 def make_scheduler(optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int):
@@ -160,8 +164,8 @@ class Trainer:
         optimizer = torch.optim.AdamW(method.param_groups(module, config.lr, config.weight_decay), lr=config.lr)
         steps_per_epoch = max(1, math.ceil(len(train_loader) / config.grad_accum))
         scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs, steps_per_epoch)
-        module, optimizer, train_loader, scheduler, loss_fn = accelerator.prepare(
-            module, optimizer, train_loader, scheduler, loss_fn)
+        module, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
+        loss_fn = loss_fn.to(accelerator.device)  # not prepared: DDP refuses parameter-free modules
         if val_loader is not None:
             val_loader = accelerator.prepare(val_loader)
         result = TrainResult()
@@ -224,7 +228,8 @@ class Trainer:
             result.best_epoch = len(result.history)
             result.best_state = {k: v.clone() for k, v in state_of().items()}
         result.seconds = time.perf_counter() - started
-        result.samples_per_second = seen / result.seconds if result.seconds else 0.0
+        train_seconds = sum(record["seconds"] for record in result.history)  # excludes validation
+        result.samples_per_second = seen / train_seconds if train_seconds else 0.0
         return result
 
 
