@@ -32,3 +32,18 @@ def test_contract_catches_a_method_that_changes_frozen_weights(tiny_zoo, monkeyp
     monkeypatch.setattr(LinearProbe, "prepare", leaky_prepare)
     with pytest.raises(AssertionError, match="rule: a head-only method trains only head"):
         check_method(tiny_zoo, "linear_probe", TINY_IMAGE)
+
+
+def test_built_objects_satisfy_the_protocols(tiny_zoo):
+    from zoo_core import interfaces
+    from zoo_core.engine.model import build_backbone, build_head
+    from zoo_core.specs import load_object
+
+    backbone = build_backbone(tiny_zoo, TINY_TEXT)
+    assert isinstance(backbone, interfaces.Backbone)
+    assert isinstance(backbone.preprocessor(), interfaces.Preprocessor)
+    assert isinstance(build_head(tiny_zoo, "mlp", 8, 3), interfaces.Head)
+    for spec in tiny_zoo.methods.values():
+        assert isinstance(load_object(spec.factory)(), interfaces.AdaptationMethod), spec.name
+    for spec in tiny_zoo.scorers.values():
+        assert isinstance(load_object(spec.factory)(), interfaces.Scorer), spec.name

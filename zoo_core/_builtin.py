@@ -21,3 +21,21 @@ def register_heads(register):
                       description="dropout then one linear layer"))
     register(HeadSpec(name="mlp", factory="zoo_core.engine.heads:MLPHead",
                       description="linear, GELU, dropout, linear (hidden size = input size)"))
+
+
+@hookimpl
+def register_scorers(register):
+    from zoo_core.specs import ScorerSpec
+
+    register(ScorerSpec(name="logme", factory="zoo_core.transferability:LogMEScorer",
+                        description="LogME evidence of a Bayesian linear model on the features (You et al. 2021)"))
+    register(ScorerSpec(name="hscore", factory="zoo_core.transferability:HScoreScorer",
+                        description="H-score with Ledoit-Wolf shrinkage (Bao et al. 2019; Ibrahim et al. 2022)"))
+    register(ScorerSpec(name="nce", factory="zoo_core.transferability:NCEScorer", needs_source_head=True,
+                        description="negative conditional entropy of target given source labels (Tran et al. 2019)"))
+    register(ScorerSpec(name="leep", factory="zoo_core.transferability:LEEPScorer", needs_source_head=True,
+                        description="log expected empirical prediction (Nguyen et al. 2020)"))
+    register(ScorerSpec(name="knn", factory="zoo_core.transferability:KNNScorer",
+                        description="k-fold cosine kNN accuracy: a cheap confirmation score"))
+    register(ScorerSpec(name="linear_probe", factory="zoo_core.transferability:LinearProbeScorer",
+                        description="k-fold logistic-regression accuracy: the confirming score"))
