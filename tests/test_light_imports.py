@@ -24,6 +24,7 @@ main({args!r})
     ["models", "show", "resnet50", "--json"],
     ["methods", "list", "--json"],
     ["tasks", "list", "--json"],
+    ["adapters", "list", "--json"],
 ])
 def test_listing_commands_do_not_import_heavy_modules(args):
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(heavy=HEAVY, args=args)],

@@ -500,6 +500,85 @@ def quickstart(shots, seed, as_json):
     click.echo("  zoo models list --task image-classification --offline")
 
 
+# --------------------------------------------------------------------------- adapters
+@cli.group(cls=ZooGroup)
+def adapters():
+    """The local adapter store ($ZOO_HOME/adapters)."""
+
+
+def _adapter_row(ref) -> dict[str, Any]:
+    meta = ref.metadata()
+    metrics = meta.get("metrics", {})
+    return {"name": ref.name, "version": ref.version, "ref": str(ref), "base_model": meta["base_model"]["id"],
+            "method": meta["method"]["name"], "labels": meta.get("labels", []), "accuracy": metrics.get("accuracy"),
+            "macro_f1": metrics.get("macro_f1"), "eval_split": meta.get("eval_split"), "created": meta.get("created"),
+            "path": str(ref.path),
+            "size_bytes": sum(f.stat().st_size for f in ref.path.iterdir() if f.is_file())}
+
+
+@adapters.command("list")
+@json_option
+def adapters_list(as_json):
+    """List stored adapters, every version.
+
+    \b
+    Examples:
+      zoo adapters list
+      zoo adapters list --json
+    """
+    from zoo_core.store import AdapterStore
+
+    rows = [_adapter_row(ref) for ref in AdapterStore().list()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["acc"] = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
+        row["size"] = f"{row['size_bytes'] / 1e6:.2f} MB"
+    print_table(rows, [("ref", "ADAPTER"), ("base_model", "BASE MODEL"), ("method", "METHOD"), ("acc", "ACCURACY"),
+                       ("size", "SIZE"), ("created", "CREATED")])
+
+
+@adapters.command("show")
+@click.argument("adapter")
+@json_option
+def adapters_show(adapter, as_json):
+    """Show one adapter (NAME for the latest version, or NAME@N).
+
+    \b
+    Examples:
+      zoo adapters show quickstart-digits
+      zoo adapters show quickstart-digits@1 --json
+    """
+    from zoo_core.store import AdapterStore
+
+    ref = AdapterStore().resolve(adapter)
+    meta = ref.metadata()
+    if as_json:
+        emit_json({**meta, "path": str(ref.path)})
+        return
+    row = _adapter_row(ref)
+    for key in ("ref", "base_model", "method", "accuracy", "macro_f1", "eval_split", "created", "path", "size_bytes"):
+        click.echo(f"{key}: {row[key]}")
+    click.echo(f"labels: {', '.join(row['labels'])}")
+    click.echo(f"method config: {json.dumps(meta['method'].get('config', {}), sort_keys=True)}")
+
+
+@adapters.command("rm")
+@click.argument("adapter")
+def adapters_rm(adapter):
+    """Delete an adapter: NAME@N removes one version, NAME every version.
+
+    \b
+    Examples:
+      zoo adapters rm quickstart-digits@1
+    """
+    from zoo_core.store import AdapterStore
+
+    removed = AdapterStore().remove(adapter)
+    click.echo("removed " + ", ".join(str(ref) for ref in removed))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
