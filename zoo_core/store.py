@@ -125,7 +125,8 @@ class AdapterStore:
         the metadata to store; the folder becomes ``v<N>`` atomically."""
         parse_ref(name)
         (self.root / name).mkdir(parents=True, exist_ok=True)
-        tmp = self.root / name / f".tmp-{uuid.uuid4().hex}"
+        self._clean_stale(self.root / name)
+        tmp = self.root / name / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             metadata = write(tmp)
@@ -143,6 +144,18 @@ class AdapterStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return AdapterRef(name, version, final)
+
+    @staticmethod
+    def _clean_stale(folder: Path) -> None:
+        """Delete temporary folders left by saves whose process died (killed mid-save)."""
+        for child in folder.glob(".tmp-*"):
+            try:
+                pid = int(child.name.split("-")[1])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(child, ignore_errors=True)
+            except (ValueError, IndexError, PermissionError):
+                continue
 
     def remove(self, ref: str) -> list[AdapterRef]:
         """Delete one version (``name@N``) or every version of ``name``."""

@@ -25,7 +25,8 @@ def write_adapter_files(folder: Path, state: dict[str, torch.Tensor], metadata: 
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / WEIGHTS_FILE),
               metadata={"format": "pt", "producer": "transfer-zoo"})
     (folder / "README.md").write_text(card, encoding="utf-8")
-    files = {path.name: sha256_file(path) for path in sorted(folder.iterdir()) if path.is_file()}
+    files = {path.relative_to(folder).as_posix(): sha256_file(path) for path in sorted(folder.rglob("*"))
+             if path.is_file()}
     return {**metadata, "files": files}
 
 

@@ -266,10 +266,62 @@ def finetune(
             "zoo_version": __version__,
         }
         state = adaptation.adapter_state(net)
-        ref = AdapterStore().save(adapter_name, lambda tmp: write_adapter_files(
-            tmp, state, metadata, model_card({**metadata, "name": adapter_name})))
+        samples = list(eval_data.items[:VERIFY_SAMPLES])
+        expected = _predict_items(net, adaptation, samples)
+
+        def write(tmp: Path) -> dict[str, Any]:
+            write_samples(tmp, samples, expected, entry.modality)
+            return write_adapter_files(tmp, state, metadata, model_card({**metadata, "name": adapter_name}))
+
+        store = AdapterStore()
+        ref = store.save(adapter_name, write)
+        verify_reload(zoo, store, str(ref), offline=offline)
         outcome.adapter, outcome.adapter_path = str(ref), str(ref.path)
     return outcome
+
+
+VERIFY_SAMPLES = 4
+
+
+def write_samples(folder: Path, items: Sequence[Any], logits: torch.Tensor, modality: str) -> None:
+    """Keep a few inputs and the logits the in-memory model gave them, to check every reload."""
+    import shutil
+
+    stored = []
+    if modality == "image":
+        (folder / "samples").mkdir()
+        for index, item in enumerate(items):
+            name = f"samples/{index}{Path(item).suffix.lower()}"
+            shutil.copyfile(item, folder / name)
+            stored.append(name)
+    else:
+        stored = [str(item) for item in items]
+    (folder / "samples.json").write_text(json.dumps({"modality": modality, "items": stored,
+                                                      "logits": logits.tolist()}, indent=1))
+
+
+def verify_reload(zoo, store: AdapterStore, ref: str, *, offline: bool | None = None, atol: float = 1e-4) -> float:
+    """Reload a saved adapter from disk and compare its logits on the stored samples with those of
+    the model that was saved. A mismatch removes the new version and raises: never a warning."""
+    from zoo_core.errors import AdapterError
+
+    adapter = store.resolve(ref)
+    samples = json.loads((adapter.path / "samples.json").read_text())
+    items = samples["items"]
+    if samples["modality"] == "image":
+        items = [str(adapter.path / item) for item in items]
+    expected = torch.tensor(samples["logits"])
+    if not items:
+        return 0.0
+    net, method, _ = load_trained_model(zoo, ref, store=store, offline=offline)
+    actual = _predict_items(net, method, items)
+    difference = float((actual - expected).abs().max())
+    if not torch.allclose(actual, expected, atol=atol, rtol=1e-4):
+        store.remove(ref)
+        raise AdapterError(f"adapter {ref} does not reproduce its predictions after reloading (max |logit "
+                           f"difference| {difference:.3g}); the version was removed. This is a bug in the method's "
+                           f"adapter_state/load_adapter_state: please report it")
+    return difference
 
 
 def _run_name(base: str, method: str) -> str:
