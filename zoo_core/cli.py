@@ -579,6 +579,58 @@ def adapters_rm(adapter):
     click.echo("removed " + ", ".join(str(ref) for ref in removed))
 
 
+@adapters.command("export")
+@click.argument("adapter")
+@click.option("--format", "fmt", type=click.Choice(["peft", "archive"]), default="archive", show_default=True,
+              help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz.")
+@click.option("--out", required=True, type=click.Path(), help="Folder (peft) or file/folder (archive).")
+def adapters_export(adapter, fmt, out):
+    """Export an adapter in PEFT format or as an archive for 'zoo adapters import'.
+
+    \b
+    Examples:
+      zoo adapters export reviews-lora --format peft --out ./reviews-peft
+      zoo adapters export quickstart-digits --format archive --out ./shared/
+    """
+    from zoo_core.engine.export import export_archive, export_peft
+
+    path = export_peft(adapter, out) if fmt == "peft" else export_archive(adapter, out)
+    click.echo(f"exported {adapter} to {path}")
+
+
+@adapters.command("import")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="Store it under this name (default: the name it was exported with).")
+def adapters_import(archive, name):
+    """Import an adapter archive as a new version (file hashes are checked).
+
+    \b
+    Examples:
+      zoo adapters import quickstart-digits-v1.tar.gz
+      zoo adapters import colleague.tar.gz --name their-model
+    """
+    from zoo_core.engine.export import import_archive
+
+    ref = import_archive(archive, name=name)
+    click.echo(f"imported as {ref} ({ref.path})")
+
+
+@adapters.command("push")
+@click.argument("adapter")
+@click.option("--repo", "repo_id", required=True, help="Hub repo id, e.g. me/my-adapter.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+def adapters_push(adapter, repo_id, private):
+    """Upload an adapter to the Hugging Face Hub (PEFT format for LoRA adapters).
+
+    \b
+    Examples:
+      zoo adapters push reviews-lora --repo me/reviews-lora --private
+    """
+    from zoo_core.engine.export import push_to_hub
+
+    click.echo(f"pushed: {push_to_hub(adapter, repo_id, private=private)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:

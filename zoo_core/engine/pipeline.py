@@ -257,7 +257,8 @@ def finetune(
         metadata = {
             "task": f"{entry.modality}-classification",
             "base_model": {"id": entry.id, "family": entry.family, "arch": entry.arch,
-                           "weights_sha256": backbone.weights_sha256, "options": backbone_options or {}},
+                           "weights_sha256": backbone.weights_sha256, "options": backbone_options or {},
+                           "pooling": getattr(backbone, "pooling", "avg")},
             "method": adaptation.describe(), "head": {"name": head, "options": head_options},
             "labels": label_names, "preprocessing": backbone.preprocessor(train=False).config(),
             "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_samples")}, "eval_split": eval_split,
