@@ -500,6 +500,61 @@ def quickstart(shots, seed, as_json):
     click.echo("  zoo models list --task image-classification --offline")
 
 
+@cli.command()
+@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled data.")
+@click.option("--task", help="Task (default: image- or text-classification from the data).")
+@click.option("--candidates", help="Comma-separated model ids or aliases (default: every catalog model for the task).")
+@click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
+@click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
+@click.option("--budget-seconds", type=float, default=90.0, show_default=True,
+              help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data).")
+@click.option("--top", type=int, help="Show only the best K.")
+@click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
+@click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--text-column", help="Text column (default: auto-detect).")
+@click.option("--label-column", help="Label column (default: auto-detect).")
+@json_option
+def recommend(data, task, candidates, max_params, offline, budget_seconds, top, scorer, verify, seed, text_column,
+              label_column, as_json):
+    """Rank pre-trained models on your own data, before any fine-tuning.
+
+    Extracts features once per candidate and scores them with LogME (default), which predicts
+    fine-tuned accuracy far better than ImageNet accuracy does; suggests a method per model.
+
+    \b
+    Examples:
+      zoo recommend --data ./photos --offline
+      zoo recommend --task text-classification --data reviews.csv --candidates minilm-l6,bert-base --verify 2
+    """
+    from zoo_core.catalog import parse_params
+    from zoo_core.engine.recommend import recommend as run_recommend
+
+    data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
+    result = run_recommend(
+        data, task=task, candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
+        max_params_m=parse_params(max_params) if max_params else None, offline=offline or None,
+        budget_seconds=budget_seconds or None, top=top, scorer=scorer, verify=verify, seed=seed, zoo=get_zoo(),
+        log=(lambda m: None) if as_json else _echo_err, data_options=data_options)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    rows = []
+    for rank, c in enumerate(result.candidates, start=1):
+        rows.append({"rank": rank, "model": c.alias, "score": f"{c.score:.4f}" if c.score is not None else c.error,
+                     "params": f"{c.params_m:.1f}M" if c.params_m else "?", "seconds": c.feature_seconds,
+                     "verify": f"{c.verify_accuracy:.3f}" if c.verify_accuracy is not None else "",
+                     "method": c.suggested_method})
+    print_table(rows, [("rank", "#"), ("model", "MODEL"), ("score", result.scorer.upper()), ("params", "PARAMS"),
+                       ("seconds", "FEATURE S"), ("verify", "PROBE ACC"), ("method", "SUGGESTED")])
+    if result.candidates and result.candidates[0].score is not None:
+        best = result.candidates[0]
+        click.echo(f"\nbest: {best.model} -> {best.suggested_method}: {best.reason}")
+        click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
+
+
 # --------------------------------------------------------------------------- adapters
 @cli.group(cls=ZooGroup)
 def adapters():

