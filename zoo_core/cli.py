@@ -171,6 +171,35 @@ def plugins_list(as_json):
     print_table(rows, [("name", "NAME"), ("status", "STATUS"), ("dist", "DISTRIBUTION"), ("what", "REGISTERS")])
 
 
+@plugins.command("check")
+@click.argument("module")
+@json_option
+def plugins_check(module, as_json):
+    """Run the contract suite on a plugin module and print a report (exit 1 on any failure).
+
+    \b
+    Examples:
+      zoo plugins check zoo_cosine_probe
+      zoo plugins check zoo_demo_method --json
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ZooError(f"no importable module '{module}': install the plugin (pip install -e PATH) or fix the name")
+    from zoo_core.testing.checks import run_checks
+
+    results = run_checks(module)
+    if as_json:
+        emit_json([{"check": r.name, "passed": r.passed, "message": r.message} for r in results])
+    else:
+        for r in results:
+            click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.name}" + (f"\n      {r.message}" if r.message else ""))
+        failed = sum(not r.passed for r in results)
+        click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if any(not r.passed for r in results):
+        raise click.exceptions.Exit(1)
+
+
 # --------------------------------------------------------------------------- models
 @cli.group(cls=ZooGroup)
 def models():

@@ -105,3 +105,26 @@ def check_method(zoo, method: str, model: str) -> None:
     with torch.no_grad():
         assert torch.equal(net(batch), fresh(batch)), "rule: adapter_state round-trips exactly"
     assert base_features.shape[-1] == net.backbone.num_features
+
+
+def check_scorer(zoo, name: str) -> None:
+    """Informative features score higher than noise; relabelling classes does not change the score."""
+    import numpy as np
+
+    scorer = load_object(zoo.get("scorers", name).factory)()
+    rng = np.random.RandomState(0)
+    labels = np.repeat(np.arange(4), 30)
+    noise = rng.randn(len(labels), 12)
+    informative = noise + 4.0 * np.eye(12)[labels]
+    probs = None
+    if getattr(scorer, "needs_source_head", False):
+        probs = np.full((len(labels), 4), 0.1)
+        probs[np.arange(len(labels)), labels] = 0.7
+    good = scorer.score(informative, labels, source_probs=probs) if probs is not None else scorer.score(informative, labels)
+    bad = scorer.score(noise, labels, source_probs=probs) if probs is not None else scorer.score(noise, labels)
+    assert np.isfinite(good) and np.isfinite(bad), "rule: scores are finite"
+    if probs is None:
+        assert good > bad, f"rule: informative features score higher than noise ({good:.4f} <= {bad:.4f})"
+    renamed = np.array([3, 2, 1, 0])[labels]
+    again = scorer.score(informative, renamed, source_probs=probs) if probs is not None else scorer.score(informative, renamed)
+    assert abs(again - good) < 1e-6 * max(1.0, abs(good)), "rule: relabelling the classes leaves the score unchanged"
