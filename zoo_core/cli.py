@@ -171,6 +171,26 @@ def plugins_list(as_json):
     print_table(rows, [("name", "NAME"), ("status", "STATUS"), ("dist", "DISTRIBUTION"), ("what", "REGISTERS")])
 
 
+@plugins.command("new")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["method", "scorer"]), required=True, help="What the plugin adds.")
+@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True, help="Parent folder.")
+def plugins_new(name, kind, out):
+    """Write a ready plugin package (pyproject with the entry point, hook module, heavy module
+    behind an import string, contract tests, README) that installs and passes its tests unchanged.
+
+    \b
+    Examples:
+      zoo plugins new demo-method --kind method
+      zoo plugins new fisher --kind scorer --out ./plugins
+    """
+    from zoo_core.scaffold import new_plugin
+
+    folder = new_plugin(name, kind, out)
+    click.echo(f"created {folder}")
+    click.echo(f"next: pip install -e {folder} && (cd {folder} && python -m pytest) && zoo plugins list")
+
+
 @plugins.command("check")
 @click.argument("module")
 @json_option
