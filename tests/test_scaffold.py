@@ -17,8 +17,8 @@ def _pip(*args):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, name, listing", [("method", "demo-method", "methods"), ("scorer", "fisher-demo", None)])
-def test_generated_plugin_installs_passes_and_works(run_zoo, tmp_path, tiny_catalog, image_folder, kind, name, listing):
+@pytest.mark.parametrize("kind, name", [("method", "demo-method"), ("scorer", "fisher-demo"), ("backbone", "demo-cnn")])
+def test_generated_plugin_installs_passes_and_works(run_zoo, tmp_path, tiny_catalog, image_folder, kind, name):
     code, out, err = run_zoo("plugins", "new", name, "--kind", kind, "--out", str(tmp_path))
     assert code == 0, err
     folder = tmp_path / f"zoo-{name}"
@@ -39,6 +39,14 @@ def test_generated_plugin_installs_passes_and_works(run_zoo, tmp_path, tiny_cata
                                      str(image_folder), "--method", "demo_method", "--epochs", "3", "--json")
             assert code == 0, err
             assert json.loads(out)["method"] == "demo_method"
+        elif kind == "backbone":
+            code, out, _ = run_zoo("models", "list", "--family", "demo_cnn", "--offline", "--json")
+            assert [row["id"] for row in json.loads(out)] == ["local/demo-cnn-tiny"]
+            code, out, err = run_zoo("finetune", "-m", "demo_cnn-tiny", "-d", str(image_folder), "--method",
+                                     "linear_probe", "--json")
+            assert code == 0, err
+            result = json.loads(out)
+            assert result["model"] == "local/demo-cnn-tiny" and 0.0 <= result["accuracy"] <= 1.0
         else:
             code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(image_folder),
                                      "--candidates", "tiny-image", "--scorer", "fisher_demo", "--json")

@@ -136,6 +136,47 @@ def cli(ctx, catalogs):
     ctx.obj = {"catalogs": catalogs}
 
 
+# --------------------------------------------------------------------------- install
+_PIP_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
+
+
+@cli.command(context_settings=_PIP_PASSTHROUGH)
+@click.argument("pip_args", nargs=-1, type=click.UNPROCESSED)
+def install(pip_args):
+    """Install plugins into zoo's own environment (runs pip; every pip argument passes through).
+
+    \b
+    Examples:
+      zoo install zoo-cosine-probe
+      zoo install -e ./zoo-my-method
+      zoo install -r plugins.txt          # a set written by: zoo plugins list --requirements
+      zoo install zoo-x --index-url https://example.org/simple
+    """
+    from zoo_core.installer import install as pip_install
+
+    status, added = pip_install(list(pip_args))
+    if status != 0:
+        raise click.ClickException(f"pip install failed (exit {status}); nothing else was changed by zoo")
+    if added:
+        click.echo(f"new plugins: {', '.join(added)} (zoo plugins list shows what they register)")
+
+
+@cli.command(context_settings=_PIP_PASSTHROUGH)
+@click.argument("names", nargs=-1, required=True)
+def uninstall(names):
+    """Uninstall plugin distributions from zoo's environment (runs pip uninstall --yes).
+
+    \b
+    Examples:
+      zoo uninstall zoo-cosine-probe
+    """
+    from zoo_core.installer import uninstall as pip_uninstall
+
+    status = pip_uninstall(list(names))
+    if status != 0:
+        raise click.ClickException(f"pip uninstall failed (exit {status})")
+
+
 # --------------------------------------------------------------------------- plugins
 @cli.group(cls=ZooGroup)
 def plugins():
@@ -143,15 +184,28 @@ def plugins():
 
 
 @plugins.command("list")
+@click.option("--requirements", is_flag=True,
+              help="Print pinned requirements of the installed third-party plugins (for zoo install -r).")
 @json_option
-def plugins_list(as_json):
+def plugins_list(requirements, as_json):
     """List plugins, where they come from and what they register.
 
     \b
     Examples:
       zoo plugins list
       ZOO_BLOCK_PLUGINS=peft zoo plugins list --json
+      zoo plugins list --requirements > plugins.txt   # then elsewhere: zoo install -r plugins.txt
     """
+    if requirements:
+        from zoo_core.installer import requirements as plugin_requirements
+
+        lines = plugin_requirements()
+        if as_json:
+            emit_json(lines)
+        else:
+            for line in lines:
+                click.echo(line)
+        return
     zoo = get_zoo()
     registered: dict[str, list[str]] = {}
     for kind in ("backbones", "heads", "methods", "weight_sources", "scorers"):
@@ -173,7 +227,7 @@ def plugins_list(as_json):
 
 @plugins.command("new")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["method", "scorer"]), required=True, help="What the plugin adds.")
+@click.option("--kind", type=click.Choice(["method", "backbone", "scorer"]), required=True, help="What the plugin adds.")
 @click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True, help="Parent folder.")
 def plugins_new(name, kind, out):
     """Write a ready plugin package (pyproject with the entry point, hook module, heavy module

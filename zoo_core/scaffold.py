@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from zoo_core.errors import ZooError
 
-KINDS = ("method", "scorer")
+KINDS = ("method", "backbone", "scorer")
 
 PYPROJECT = '''[build-system]
 requires = ["setuptools>=68"]
@@ -28,7 +32,7 @@ test = ["pytest"]
 
 [tool.setuptools]
 packages = ["{module}"]
-'''
+{package_data}'''
 
 METHOD_INIT = '''"""{dist}: the adaptation method ``{thing}``.
 
@@ -109,6 +113,131 @@ class Scorer:
         return between / max(within, 1e-12)
 '''
 
+BACKBONE_INIT = '''"""{dist}: the model family ``{thing}`` and a catalog with one model of it.
+
+The family's torch code is in ``{module}._impl`` (imported only when a model is built); the catalog
+(``catalog.json``, same schema as transfer-zoo's registry.json) lists the models it can build and
+where their weights are. Add real models by adding entries with real weights and sha256.
+"""
+
+from pathlib import Path
+
+from zoo_core.hookspecs import hookimpl
+from zoo_core.specs import BackboneSpec, CatalogSpec
+
+
+@hookimpl
+def register_backbones(register):
+    register(BackboneSpec(name="{thing}", modality="image", factory="{module}._impl:create_backbone",
+                          description="{description}"))
+
+
+@hookimpl
+def register_catalogs(register):
+    register(CatalogSpec(path=str(Path(__file__).with_name("catalog.json"))))
+'''
+
+BACKBONE_IMPL = """\"\"\"The ``{thing}`` family: build a backbone for a catalog entry, load its verified weights.
+
+Start here: replace ``ConvNet`` with your architecture (or wrap a library's), keep the contract
+(checked by ``zoo plugins check {module}``): ``forward`` maps a batch to pooled features
+``[batch, num_features]``, deterministic in eval mode; weights load strictly; the preprocessor
+follows the catalog's input spec.
+\"\"\"
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from zoo_core.engine.backbone import Backbone, Preprocessor
+from zoo_core.errors import WeightsError
+
+
+class ConvNet(nn.Module):
+    \"\"\"A small convolutional network: stem, two stages, global average pooling.\"\"\"
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.stages = nn.Sequential(
+            nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU()),
+            nn.Sequential(nn.Conv2d(2 * width, 4 * width, 1), nn.BatchNorm2d(4 * width), nn.ReLU()),
+        )
+        self.num_features = 4 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
+
+
+class ImagePreprocessor(Preprocessor):
+    \"\"\"Resize to the input size, scale to [0, 1], normalise with the catalog's mean and std.\"\"\"
+
+    def __init__(self, input_cfg: dict[str, Any], train: bool):
+        self.input_cfg, self.train = dict(input_cfg), train
+        self.mean = torch.tensor(input_cfg["mean"]).view(3, 1, 1)
+        self.std = torch.tensor(input_cfg["std"]).view(3, 1, 1)
+
+    def load(self, item: Any) -> torch.Tensor:
+        image = item if isinstance(item, Image.Image) else Image.open(item)
+        size = tuple(self.input_cfg["size"][1:])
+        array = np.asarray(image.convert("RGB").resize(size[::-1], Image.BILINEAR), dtype=np.float32) / 255.0
+        tensor = torch.from_numpy(array).permute(2, 0, 1)
+        if self.train and torch.rand(()) < 0.5:
+            tensor = tensor.flip(-1)
+        return (tensor - self.mean) / self.std
+
+    def collate(self, samples):
+        return torch.stack(list(samples))
+
+    def config(self) -> dict[str, Any]:
+        return {{"kind": "image", "train": self.train, **self.input_cfg}}
+
+
+class ConvNetBackbone(Backbone):
+    modality = "image"
+
+    def __init__(self, model: ConvNet, entry: Any):
+        super().__init__(model, model.num_features, entry)
+        self.input_cfg = dict(entry.input)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch)
+
+    def preprocessor(self, train: bool = False) -> Preprocessor:
+        return ImagePreprocessor(self.input_cfg, train)
+
+    def default_lora_targets(self) -> list[str]:
+        return [name for name, module in self.model.named_modules() if isinstance(module, nn.Conv2d)]
+
+
+def create_backbone(entry, weights, *, pretrained: bool = True, **options: Any) -> ConvNetBackbone:
+    \"\"\"The factory named in the BackboneSpec: ``weights`` is resolved and sha256-checked by zoo.\"\"\"
+    model = ConvNet(width=int(options.get("width", 16)))
+    if pretrained:
+        if weights is None:
+            raise WeightsError(f"no weights resolved for '{{entry.id}}'")
+        model.load_state_dict(load_file(str(weights.file)), strict=True)
+    return ConvNetBackbone(model.eval(), entry)
+
+
+def write_initial_weights(path: str, seed: int = 0) -> None:
+    \"\"\"Write seeded weights for the demo entry (``zoo plugins new`` calls this once).\"\"\"
+    torch.manual_seed(seed)
+    save_file({{k: v.contiguous() for k, v in ConvNet().state_dict().items()}}, path)
+"""
+
+BACKBONE_README_EXTRA = """
+The catalog entry `{model_id}` ships seeded demo weights (`{module}/weights/tiny.safetensors`) so
+that the contract suite runs offline; replace them with real pre-trained weights and update the
+entry's `sha256`, `params_m`, `num_features`, `pretraining` and `source`.
+"""
+
 TEST = '''"""Runs transfer-zoo's contract suite on this plugin (the same checks as `zoo plugins check {module}`)."""
 
 from zoo_core.testing import parametrize_with_checks
@@ -144,13 +273,51 @@ def new_plugin(name: str, kind: str, out: str | Path = ".") -> Path:
     folder = Path(out) / values["dist"]
     if folder.exists() and any(folder.iterdir()):
         raise ZooError(f"{folder} already exists and is not empty; choose another --out or name")
-    init, impl = (METHOD_INIT, METHOD_IMPL) if kind == "method" else (SCORER_INIT, SCORER_IMPL)
+    init, impl = {"method": (METHOD_INIT, METHOD_IMPL), "scorer": (SCORER_INIT, SCORER_IMPL),
+                  "backbone": (BACKBONE_INIT, BACKBONE_IMPL)}[kind]
+    values["package_data"] = ""
+    readme = README
+    if kind == "backbone":
+        values["model_id"] = f"local/{base}-tiny"
+        values["package_data"] = f'\n[tool.setuptools.package-data]\n{values["module"]} = ["catalog.json", "weights/*.safetensors"]\n'
+        readme = README + BACKBONE_README_EXTRA
     files = {
         "pyproject.toml": PYPROJECT, f"{values['module']}/__init__.py": init, f"{values['module']}/_impl.py": impl,
-        "tests/test_contract.py": TEST, "README.md": README,
+        "tests/test_contract.py": TEST, "README.md": readme,
     }
     for relative, template in files.items():
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**values), encoding="utf-8")
+    if kind == "backbone":
+        _write_backbone_catalog(folder, values)
     return folder
+
+
+def _write_backbone_catalog(folder: Path, values: dict[str, str]) -> None:
+    """Write seeded demo weights (by the generated code itself, in a subprocess: the CLI stays
+    torch-free) and a catalog entry that names them with their sha256."""
+    module = values["module"]
+    weights = folder / module / "weights" / "tiny.safetensors"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    code = f"import sys; sys.path.insert(0, {str(folder)!r}); from {module}._impl import write_initial_weights; " \
+           f"write_initial_weights({str(weights)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise ZooError(f"could not write the demo weights for {folder} ({last}); a backbone plugin needs torch, "
+                       f"safetensors and pillow: pip install 'transfer-zoo[torch]'")
+    entry = {
+        "id": values["model_id"], "aliases": [f"{values['thing']}-tiny"], "family": values["thing"], "arch": "convnet",
+        "modality": "image", "tasks": ["image-classification", "feature-extraction"],
+        "description": "Seeded demo weights written by zoo plugins new; replace with real pre-trained weights.",
+        "params_m": None, "num_features": 64,
+        "input": {"size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear",
+                  "crop_pct": 1.0},
+        "weights": [{"source": "pypi", "package": values["dist"], "module": module,
+                     "path": "weights/tiny.safetensors", "format": "safetensors",
+                     "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}],
+        "pretraining": None, "license": None, "paper": None, "metric": None, "status": "experimental",
+        "source": "generated by zoo plugins new",
+    }
+    (folder / module / "catalog.json").write_text(json.dumps({"schema_version": 1, "models": [entry]}, indent=2) + "\n")

@@ -85,8 +85,11 @@ class TaskSpec:
 class WeightsSourceSpec:
     """A kind of weights source named in catalog entries (``"path"``, ``"hub"``, ``"pypi"``...).
 
-    ``resolver(source: dict, *, offline: bool, download: bool) -> pathlib.Path`` returns a local file
-    or folder, or raises :class:`zoo_core.errors.WeightsError` saying where it looked.
+    ``resolver`` names a class; zoo builds it with no arguments and calls ``locate(source) -> Path``
+    (local copies only; raise :class:`zoo_core.weights.NotHere` saying where it looked),
+    ``how_to_get(source) -> str`` (one hint for the error message) and, when not offline and no
+    source had a local copy, ``fetch(source) -> Path`` if it has one (may download). ``source`` is
+    the catalog's weights entry as a dict. zoo checks the file's sha256 itself.
     """
 
     name: str
