@@ -11,8 +11,13 @@ def test_backbone_contract(tiny_zoo, model):
     check_backbone(tiny_zoo, model)
 
 
-@pytest.mark.parametrize("model", [TINY_IMAGE, TINY_TEXT])
-@pytest.mark.parametrize("method", ["linear_probe", "full", "lora"])
+# Every first-party method on both families, except where its nature forbids (see `zoo methods list`).
+BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck"]
+TEXT_ONLY: list[str] = []
+CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
+
+
+@pytest.mark.parametrize("method, model", CASES)
 def test_method_contract(tiny_zoo, method, model):
     check_method(tiny_zoo, method, model)
 
@@ -21,31 +26,48 @@ def test_every_first_party_method_is_covered(tiny_zoo):
     # A new first-party method must be added to the parametrisation above.
     info = tiny_zoo.pm.info
     first_party = {name for name, spec in tiny_zoo.methods.items() if info[spec.plugin].distribution == "transfer-zoo"}
-    assert first_party == {"linear_probe", "full", "lora"}
+    assert first_party == set(BOTH + TEXT_ONLY)
 
 
-def test_contract_catches_a_method_that_changes_frozen_weights(tiny_zoo, monkeypatch):
-    from zoo_methods._impl import LinearProbe
+@pytest.mark.parametrize("variant, per_layer", [("houlsby", 2), ("pfeiffer", 1)])
+def test_bottleneck_variants_place_adapters(tiny_zoo, variant, per_layer):
+    from zoo_core.testing.contracts import build_prepared
+
+    net, method, _ = build_prepared(tiny_zoo, TINY_TEXT, "bottleneck", variant=variant)
+    targets = method.config["target_modules"]
+    assert len(targets) == 2 * per_layer  # the tiny BERT has two layers
+    assert all(t.endswith("output.dense") for t in targets)
+    image_net, image_method, _ = build_prepared(tiny_zoo, TINY_IMAGE, "bottleneck")
+    convs = [m for n, m in image_net.backbone.named_modules() if n.endswith("zoo_bottleneck")]
+    assert convs and all(isinstance(m.down, __import__("torch").nn.Conv2d) for m in convs)
+
+
+def test_contract_catches_an_adapter_that_is_not_the_identity_at_start(tiny_zoo, monkeypatch):
+    import torch
+
+    from zoo_methods import _partial
+
+    original = _partial.Bottleneck.__init__
+
+    def noisy_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        torch.nn.init.normal_(self.up.weight)
+
+    monkeypatch.setattr(_partial.Bottleneck, "__init__", noisy_init)
+    with pytest.raises(AssertionError, match="rule: a zero-initialised adapter leaves the initial output equal"):
+        check_method(tiny_zoo, "bottleneck", TINY_TEXT)
+
+
+def test_contract_catches_bitfit_training_weights(tiny_zoo, monkeypatch):
+    from zoo_methods._partial import BitFit
+
+    original = BitFit.prepare
 
     def leaky_prepare(self, model):
-        for p in model.parameters():
-            p.requires_grad_(True)  # claims to be head-only but trains everything
+        original(self, model)
+        for name, param in model.backbone.named_parameters():
+            param.requires_grad_(True)  # biases declared, but every weight trains too
 
-    monkeypatch.setattr(LinearProbe, "prepare", leaky_prepare)
-    with pytest.raises(AssertionError, match="rule: a head-only method trains only head"):
-        check_method(tiny_zoo, "linear_probe", TINY_IMAGE)
-
-
-def test_built_objects_satisfy_the_protocols(tiny_zoo):
-    from zoo_core import interfaces
-    from zoo_core.engine.model import build_backbone, build_head
-    from zoo_core.specs import load_object
-
-    backbone = build_backbone(tiny_zoo, TINY_TEXT)
-    assert isinstance(backbone, interfaces.Backbone)
-    assert isinstance(backbone.preprocessor(), interfaces.Preprocessor)
-    assert isinstance(build_head(tiny_zoo, "mlp", 8, 3), interfaces.Head)
-    for spec in tiny_zoo.methods.values():
-        assert isinstance(load_object(spec.factory)(), interfaces.AdaptationMethod), spec.name
-    for spec in tiny_zoo.scorers.values():
-        assert isinstance(load_object(spec.factory)(), interfaces.Scorer), spec.name
+    monkeypatch.setattr(BitFit, "prepare", leaky_prepare)
+    with pytest.raises(AssertionError, match="rule: the method keeps base weights frozen"):
+        check_method(tiny_zoo, "bitfit", TINY_IMAGE)

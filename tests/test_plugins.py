@@ -124,14 +124,3 @@ def test_trace_writes_to_stderr():
     Zoo(make_plugin_manager(environ={"ZOO_TRACE_PLUGINS": "1"}, stderr=err)).methods
     assert "loaded plugin 'peft'" in err.getvalue()
 
-
-def test_every_hookspec_is_documented():
-    import inspect
-
-    from zoo_core import hookspecs
-
-    for name in ("register_backbones", "register_heads", "register_methods", "register_tasks",
-                 "register_catalogs", "register_weight_sources", "register_scorers", "register_commands"):
-        function = getattr(hookspecs, name)
-        doc = inspect.getdoc(function) or ""
-        assert ":param" in doc and len(doc) > 80, name
