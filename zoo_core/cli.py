@@ -473,11 +473,12 @@ def _echo_err(message: str) -> None:
 @click.option("--random-weights", is_flag=True, help="Use the architecture with random weights (a baseline).")
 @click.option("--option", "-o", "method_opts", multiple=True, metavar="KEY=VALUE",
               help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.")
+@click.option("--variant", help="Method variant, e.g. houlsby or pfeiffer for --method bottleneck.")
 @click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
 @json_option
 def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_decay, schedule, warmup, patience,
              grad_accum, label_smoothing, class_weights, head, dropout, shots, seed, name, text_column, label_column,
-             random_weights, method_opts, no_save, as_json):
+             random_weights, method_opts, variant, no_save, as_json):
     """Adapt a pre-trained model to your labelled data, evaluate it, store the adapter.
 
     \b
@@ -485,14 +486,19 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
       zoo finetune --model efficientnet-lite0 --data ./photos
       zoo finetune -m minilm-l6 -d reviews.csv --method lora --epochs 3
       zoo finetune -m resnet50 -d ./photos --method full -o gradual_unfreeze=true --test ./photos_test
+      zoo finetune -m minilm-l6 -d reviews.csv --method bottleneck --variant pfeiffer -o reduction=8
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
+
+    method_options = _parse_options(method_opts, "--option")
+    if variant:
+        method_options["variant"] = variant
 
     data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     log = (lambda message: None) if as_json else _echo_err
     result = run_finetune(
         model_id, data, method=method, val=val, test=test, name=name, head=head, head_options={"dropout": dropout},
-        method_options=_parse_options(method_opts, "--option"), pretrained=not random_weights, shots=shots,
+        method_options=method_options, pretrained=not random_weights, shots=shots,
         seed=seed, save=not no_save, zoo=get_zoo(), log=log, data_options=data_options,
         epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
         patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
