@@ -12,7 +12,8 @@ def test_backbone_contract(tiny_zoo, model):
 
 
 # Every first-party method on both families, except where its nature forbids (see `zoo methods list`).
-BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck"]
+BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck",
+        "protonet"]
 TEXT_ONLY: list[str] = []
 CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
 

@@ -146,3 +146,24 @@ def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, 
     first = predict(result.adapter, inputs, zoo=tiny_zoo)
     again = predict(result.adapter, inputs, zoo=tiny_zoo)
     assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
+
+
+def test_protonet_head_is_the_nearest_prototype_rule(tiny_zoo, image_folder):
+    from zoo_core.engine.heads import LinearHead
+    from zoo_methods._fewshot import PrototypicalNetwork
+
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=generator) * 3
+    y = torch.arange(3).repeat_interleave(10)
+    x = centres[y] + torch.randn(30, 16, generator=generator)
+    head = LinearHead(16, 3)
+    result = PrototypicalNetwork().fit_features(head, x, y.tolist(), x[:6], y[:6].tolist(), None)
+    queries = torch.randn(50, 16, generator=generator) * 3
+    prototypes = torch.stack([x[y == c].mean(0) for c in range(3)])
+    nearest = torch.cdist(queries, prototypes).argmin(1)
+    assert torch.equal(head(queries).argmax(1), nearest)
+    assert result.best_state and "protonet" in result.note
+
+    run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos", shots=4)
+    assert any("protonet: " in note for note in run.notes)
+    assert len(predict(run.adapter, sorted(str(p) for p in image_folder.rglob("*.png"))[:2], zoo=tiny_zoo)) == 2

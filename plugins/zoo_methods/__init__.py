@@ -1,5 +1,5 @@
 """First-party plugin: pure-torch adaptation methods (linear probe, full fine-tune, BitFit, LayerNorm
-tuning, bottleneck adapters)."""
+tuning, bottleneck adapters, prototypical networks)."""
 
 from zoo_core.hookspecs import hookimpl
 from zoo_core.specs import MethodSpec
@@ -21,6 +21,9 @@ METHODS = [
     ("bottleneck", "zoo_methods._partial:BottleneckAdapters", "adapter",
      "bottleneck adapters (variant houlsby|pfeiffer; 1x1-conv per stage in convnets), zero-init",
      {**_ADAPTER_DEFAULTS, "lr": 1e-3, "variant": "houlsby", "reduction": 16, "activation": "relu"}),
+    ("protonet", "zoo_methods._fewshot:PrototypicalNetwork", "head",
+     "few-shot: nearest class prototype on frozen features; the support set is kept in the adapter",
+     {"lr": 1e-2, "epochs": 1, "weight_decay": 0.0, "batch_size": 64, "patience": 1}),
 ]
 
 

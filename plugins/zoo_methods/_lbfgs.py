@@ -90,7 +90,8 @@ def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x
         scaled = W / std
         head.fc.weight.copy_(scaled.to(head.fc.weight.dtype))
         head.fc.bias.copy_((b - scaled @ mean).to(head.fc.bias.dtype))
-    result = TrainResult(history=history, best_epoch=1 + sorted(grid, reverse=True).index(chosen) if history else 1)
+    result = TrainResult(history=history, best_epoch=1 + sorted(grid, reverse=True).index(chosen) if history else 1,
+                         note="linear probe: L2 strength chosen on validation, then refitted on train + validation")
     result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
     result.seconds = time.perf_counter() - started
     result.samples_per_second = len(y) / result.seconds if result.seconds else 0.0

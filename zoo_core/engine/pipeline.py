@@ -219,8 +219,8 @@ def finetune(
                           if val_x is not None else None)
             result = trainer.fit(net, adaptation, train_loader, val_loader, module=net.head,
                                  num_classes=len(label_names), train_labels=torch.tensor(y_train))
-        else:
-            notes.append("linear probe: L2 strength chosen on validation, then refitted on train + validation")
+        elif result.note:
+            notes.append(result.note)
         adaptation.load_adapter_state(net, result.best_state)
         eval_loader = feature_loader(eval_x, y_eval, batch_size=256, shuffle=False, seed=seed)
         logits, labels = predict_logits(net.head, accelerator.prepare(eval_loader), accelerator)

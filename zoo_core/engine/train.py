@@ -57,6 +57,7 @@ class TrainResult:
     seconds: float = 0.0
     samples_per_second: float = 0.0
     stopped_early: bool = False
+    note: str = ""  # how a method that fits directly (fit_features) trained, for the run's notes
 
 
 def seed_everything(seed: int) -> None:
