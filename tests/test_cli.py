@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from zoo_core.cli import cli
@@ -84,3 +85,17 @@ def test_plugin_can_add_a_command(monkeypatch):
         assert result.exit_code == 0 and "hello from a plugin" in result.output
     finally:
         zoo_core.cli.cli.commands.pop("hello", None)
+
+
+def test_finetune_repeat_reports_mean_and_sd_over_seeded_draws(tiny_catalog, image_folder, run_zoo):
+    import statistics
+
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "finetune", "-m", "tiny-image", "-d", str(image_folder),
+                             "--method", "protonet", "--shots", "3", "--repeat", "3", "--seed", "5", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["seeds"] == [5, 6, 7] and len(summary["accuracy"]) == 3
+    assert summary["accuracy_mean"] == pytest.approx(statistics.fmean(summary["accuracy"]))
+    assert summary["accuracy_std"] == pytest.approx(statistics.stdev(summary["accuracy"]))
+    code, out, _ = run_zoo("adapters", "list", "--json")
+    assert json.loads(out) == []  # repeats store nothing

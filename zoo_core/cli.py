@@ -474,11 +474,14 @@ def _echo_err(message: str) -> None:
 @click.option("--option", "-o", "method_opts", multiple=True, metavar="KEY=VALUE",
               help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.")
 @click.option("--variant", help="Method variant, e.g. houlsby or pfeiffer for --method bottleneck.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Repeat over N seeds (SEED, SEED+1, ...) and report mean and standard deviation; "
+                   "with --shots each seed draws other examples. Repeats store no adapters.")
 @click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
 @json_option
 def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_decay, schedule, warmup, patience,
              grad_accum, label_smoothing, class_weights, head, dropout, shots, seed, name, text_column, label_column,
-             random_weights, method_opts, variant, no_save, as_json):
+             random_weights, method_opts, variant, repeat, no_save, as_json):
     """Adapt a pre-trained model to your labelled data, evaluate it, store the adapter.
 
     \b
@@ -487,6 +490,7 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
       zoo finetune -m minilm-l6 -d reviews.csv --method lora --epochs 3
       zoo finetune -m resnet50 -d ./photos --method full -o gradual_unfreeze=true --test ./photos_test
       zoo finetune -m minilm-l6 -d reviews.csv --method bottleneck --variant pfeiffer -o reduction=8
+      zoo finetune -m minilm-l6 -d reviews.csv --method protonet --shots 8 --repeat 10
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
@@ -496,13 +500,20 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
 
     data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     log = (lambda message: None) if as_json else _echo_err
-    result = run_finetune(
-        model_id, data, method=method, val=val, test=test, name=name, head=head, head_options={"dropout": dropout},
-        method_options=method_options, pretrained=not random_weights, shots=shots,
-        seed=seed, save=not no_save, zoo=get_zoo(), log=log, data_options=data_options,
-        epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
-        patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
-        progress=not as_json)
+
+    def run(run_seed: int, save: bool):
+        return run_finetune(
+            model_id, data, method=method, val=val, test=test, name=name, head=head, head_options={"dropout": dropout},
+            method_options=dict(method_options), pretrained=not random_weights, shots=shots,
+            seed=run_seed, save=save, zoo=get_zoo(), log=log, data_options=data_options,
+            epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
+            patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
+            progress=not as_json)
+
+    if repeat > 1:
+        _report_repeats([run(seed + i, False) for i in range(repeat)], seed, as_json)
+        return
+    result = run(seed, not no_save)
     if not result.is_main_process:
         return  # under torchrun / accelerate launch only the main process reports
     if as_json:
@@ -519,6 +530,27 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
         click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
     if result.run_dir:
         click.echo(f"run folder: {result.run_dir}")
+
+
+def _report_repeats(results, first_seed: int, as_json: bool) -> None:
+    """Mean and sample standard deviation over seeded repeats (how few-shot results are reported)."""
+    import statistics
+
+    if not results[0].is_main_process:
+        return
+    summary: dict[str, Any] = {"repeats": len(results), "seeds": [first_seed + i for i in range(len(results))],
+                               "eval_split": results[0].eval_split}
+    for key in ("accuracy", "macro_f1"):
+        values = [r.metrics[key] for r in results]
+        summary[key] = values
+        summary[f"{key}_mean"] = statistics.fmean(values)
+        summary[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"{len(results)} seeded repeats (seeds {summary['seeds'][0]}..{summary['seeds'][-1]}), "
+               f"{summary['eval_split']}: accuracy {summary['accuracy_mean']:.4f} +/- {summary['accuracy_std']:.4f}, "
+               f"macro-F1 {summary['macro_f1_mean']:.4f} +/- {summary['macro_f1_std']:.4f} (mean +/- sd)")
 
 
 @cli.command()
