@@ -48,7 +48,7 @@ def test_unreadable_images_are_skipped_and_counted(tiny_zoo, image_folder):
 
 
 def test_suggestions_follow_data_size():
-    assert suggest_method(5, 5, "image")[0] == "linear_probe"
+    assert suggest_method(5, 5, "image")[0] == "protonet"
     assert suggest_method(50, 5, "image")[0] == "linear_probe"
     assert suggest_method(500, 5, "image")[0] == "lora"
     assert suggest_method(5000, 5, "image")[0] == "full"

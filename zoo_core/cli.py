@@ -399,6 +399,59 @@ def methods_list(as_json):
                        ("plugin", "PLUGIN"), ("description", "DESCRIPTION")])
 
 
+@methods.command("suggest")
+@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled training data.")
+@click.option("--model", "-m", "model_id", help="The model you will adapt (default: the catalog's smallest offline one).")
+@click.option("--text-column", help="Text column (default: auto-detect).")
+@click.option("--label-column", help="Label column (default: auto-detect).")
+@json_option
+def methods_suggest(data, model_id, text_column, label_column, as_json):
+    """Suggest an adaptation method for your data, with the reason and the numbers measured here.
+
+    \b
+    Examples:
+      zoo methods suggest --data ./photos
+      zoo methods suggest --data reviews.tsv --model minilm-l6 --json
+    """
+    import collections
+    from pathlib import Path
+
+    from zoo_core.advice import advise
+    from zoo_core.data import _split_entries, load_labelled
+
+    path = Path(data)
+    if path.is_dir() and _split_entries(path):
+        path = _split_entries(path)["train"]
+    labelled = load_labelled(path, check_images=False, text_column=text_column, label_column=label_column)
+    counts = collections.Counter(labelled.labels)
+    per_class = min(counts.values())
+    zoo = get_zoo()
+    if model_id:
+        entry = zoo.catalog.get(model_id)
+    else:
+        from zoo_core.weights import is_available
+
+        candidates = [e for e in zoo.catalog.models if e.modality == labelled.modality and e.params_m
+                      and is_available(e, zoo.weight_sources)]
+        entry = min(candidates, key=lambda e: e.params_m) if candidates else None
+    advice = advise(per_class, entry.params_m if entry else None, labelled.modality)
+    result = {"data": str(path), "modality": labelled.modality, "classes": len(counts),
+              "examples": len(labelled), "min_per_class": per_class, "model": entry.id if entry else None,
+              "method": advice.method, "reason": advice.reason, "alternatives": advice.alternatives,
+              "evidence": advice.evidence}
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{len(labelled)} {labelled.modality} examples, {len(counts)} classes, at least {per_class} per class"
+               + (f"; model {entry.id} ({entry.params_m}M parameters)" if entry else ""))
+    click.echo(f"suggested: {advice.method}: {advice.reason}")
+    click.echo(f"also worth a try: {', '.join(advice.alternatives)}")
+    for line in advice.evidence:
+        click.echo(f"measured here (BENCHMARKS.md): {line}")
+    if entry:
+        click.echo(f"next: zoo finetune -m {entry.aliases[0] if entry.aliases else entry.id} -d {data} --method {advice.method}")
+
+
 @cli.group(cls=ZooGroup)
 def tasks():
     """Tasks the catalog and plugins know."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo_core.advice import suggest_method
 from zoo_core.data import load_splits, stratified_subsample
 from zoo_core.engine.features import extract_features
 from zoo_core.engine.model import build_backbone
@@ -50,22 +51,6 @@ class Recommendation:
         data = asdict(self)
         data["candidates"] = [asdict(c) for c in self.candidates]
         return data
-
-
-def suggest_method(per_class: float, params_m: float | None, modality: str) -> tuple[str, str]:
-    """A method for this much data and this model size, with the reason (rules of thumb from the
-    transfer-learning literature; BENCHMARKS.md has the numbers measured here)."""
-    size = params_m or 0.0
-    if per_class < 10:
-        return "linear_probe", (f"{per_class:.0f} examples per class: too few to move backbone weights safely; "
-                                "a regularised linear probe on frozen features is the robust choice")
-    if per_class < 100:
-        return "linear_probe", (f"{per_class:.0f} examples per class: a frozen backbone with a validated L2 head "
-                                "is fast and hard to overfit; try lora if it plateaus")
-    if per_class >= 1000 and size <= 30:
-        return "full", f"{per_class:.0f} examples per class and a {size:.0f}M-parameter model: full fine-tuning pays off"
-    return "lora", (f"{per_class:.0f} examples per class: enough to adapt the backbone; LoRA trains a small "
-                    "fraction of the weights, so it stays cheap and keeps the adapter small")
 
 
 def recommend(

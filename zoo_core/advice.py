@@ -1,0 +1,55 @@
+"""Which adaptation method to use, and why: rules of thumb from the transfer-learning literature,
+backed by the numbers measured in BENCHMARKS.md (torch-free, so ``zoo methods suggest`` is fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Measured here (BENCHMARKS.md); tests/test_advice.py checks each number is still written there.
+EVIDENCE = {
+    "image": [
+        "flowers, EfficientNet-Lite0, ~550 examples/class: linear_probe 0.7332, lora 0.7703 test accuracy",
+        "flowers: the same architecture with random weights reached 0.4524 (linear probe): pre-training is the gain",
+    ],
+    "text": [
+        "yelp, MiniLM-L6, 400 examples/class: linear_probe 0.8750, lora 0.8850, full 0.9150 test accuracy",
+        "TREC coarse, MiniLM-L6, ~900 examples/class: linear_probe 0.8980, lora 0.9660, full 0.9620",
+    ],
+}
+
+
+@dataclass
+class Advice:
+    method: str
+    reason: str
+    alternatives: list[str]
+    evidence: list[str]
+
+
+def suggest_method(per_class: float, params_m: float | None, modality: str) -> tuple[str, str]:
+    """A method for this many labelled examples per class and this model size, with the reason."""
+    size = params_m or 0.0
+    if per_class < 10:
+        return "protonet", (f"{per_class:.0f} examples per class: too few to move backbone weights safely; class "
+                            "prototypes on frozen features need no training and cannot overfit "
+                            "(report few-shot results over seeds: --repeat 10)")
+    if per_class < 100:
+        return "linear_probe", (f"{per_class:.0f} examples per class: a frozen backbone with a validated L2 head "
+                                "is fast and hard to overfit; try lora if it plateaus")
+    if per_class >= 1000 and size <= 30:
+        return "full", f"{per_class:.0f} examples per class and a {size:.0f}M-parameter model: full fine-tuning pays off"
+    return "lora", (f"{per_class:.0f} examples per class: enough to adapt the backbone; LoRA trains a small "
+                    "fraction of the weights, so it stays cheap and keeps the adapter small")
+
+
+_ALTERNATIVES = {
+    "protonet": ["linear_probe", "bitfit"],
+    "linear_probe": ["lora", "protonet"],
+    "lora": ["linear_probe (cheaper)", "full (more data, more compute)", "bottleneck", "ia3 (smallest adapter)"],
+    "full": ["lora (smaller adapter)", "bitfit"],
+}
+
+
+def advise(per_class: float, params_m: float | None, modality: str) -> Advice:
+    method, reason = suggest_method(per_class, params_m, modality)
+    return Advice(method, reason, _ALTERNATIVES[method], EVIDENCE.get(modality, []))
