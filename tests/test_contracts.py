@@ -2,7 +2,7 @@
 
 import pytest
 
-from zoo_core.testing.contracts import check_backbone, check_method
+from zoo_core.testing.contracts import check_backbone, check_head, check_method
 from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT
 
 
@@ -72,3 +72,23 @@ def test_contract_catches_bitfit_training_weights(tiny_zoo, monkeypatch):
     monkeypatch.setattr(BitFit, "prepare", leaky_prepare)
     with pytest.raises(AssertionError, match="rule: the method keeps base weights frozen"):
         check_method(tiny_zoo, "bitfit", TINY_IMAGE)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_head_contract(tiny_zoo, head):
+    check_head(tiny_zoo, head)
+
+
+def one_too_many(in_features, num_classes):
+    import torch
+
+    return torch.nn.Linear(in_features, num_classes + 1)
+
+
+def test_head_contract_catches_a_wrong_shape(zoo_temporary_plugin):
+    from zoo_core.specs import HeadSpec
+
+    zoo = zoo_temporary_plugin("badhead", register_heads=lambda register: register(
+        HeadSpec(name="bad", factory=f"{__name__}:one_too_many")))
+    with pytest.raises(AssertionError, match=r"rule: a head maps \[batch, in_features\] to \[batch, num_classes\]"):
+        check_head(zoo, "bad")

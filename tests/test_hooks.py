@@ -96,6 +96,9 @@ def test_heads_hook_builds_the_plugins_head():
     head = build_head(zoo, "scaled", 8, 3, scale=0.5)
     out = head(torch.randn(5, 8) * 100)
     assert out.shape == (5, 3) and out.abs().max() <= 0.5
+    from zoo_core.testing.contracts import check_head
+
+    check_head(zoo, "scaled")
 
 
 def test_tasks_hook_and_a_clash_with_a_catalog_task():

@@ -53,7 +53,7 @@ def _zoo_with(module_name: str, catalog_path: str):
 def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
     """Yield ``(check name, callable)`` for every contract that applies to ``module_name``."""
     yield f"{module_name}: light top-level import", lambda: check_light_import(module_name)
-    from zoo_core.testing.contracts import check_backbone, check_method, check_scorer
+    from zoo_core.testing.contracts import check_backbone, check_head, check_method, check_scorer
     from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT, build_tiny_catalog
 
     catalog = str(build_tiny_catalog(tempfile.mkdtemp(prefix="zoo-check-")))
@@ -65,6 +65,9 @@ def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
         for modality in spec.modalities:
             model = tiny_for[modality]
             yield f"method '{spec.name}' on {model}", lambda s=spec, m=model: check_method(zoo, s.name, m)
+    for spec in zoo.heads.values():
+        if spec.plugin == plugin_name:
+            yield f"head '{spec.name}'", lambda s=spec: check_head(zoo, s.name)
     for spec in zoo.scorers.values():
         if spec.plugin == plugin_name:
             yield f"scorer '{spec.name}'", lambda s=spec: check_scorer(zoo, s.name)

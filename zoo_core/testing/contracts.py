@@ -125,6 +125,29 @@ def check_method(zoo, method: str, model: str) -> None:
     assert base_features.shape[-1] == net.backbone.num_features
 
 
+def check_head(zoo, name: str) -> None:
+    """Maps [batch, in_features] to [batch, num_classes]; has trainable parameters that a loss
+    reaches; is deterministic in eval mode; its state round-trips exactly."""
+    torch.manual_seed(0)
+    head = build_head(zoo, name, 12, 5)
+    assert isinstance(head, torch.nn.Module), f"rule: a head is an nn.Module, got {type(head).__name__}"
+    features = torch.randn(4, 12)
+    logits = head.train()(features)
+    assert logits.shape == (4, 5), f"rule: a head maps [batch, in_features] to [batch, num_classes]; got {tuple(logits.shape)}"
+    params = [p for p in head.parameters() if p.requires_grad]
+    assert params, "rule: a head has trainable parameters"
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), "rule: the loss reaches the head's parameters"
+    head.eval()
+    with torch.no_grad():
+        first, second = head(features), head(features)
+    assert torch.equal(first, second), "rule: eval-mode outputs are deterministic"
+    copy = build_head(zoo, name, 12, 5)
+    copy.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        assert torch.equal(copy.eval()(features), first), "rule: the head's state round-trips exactly"
+
+
 def check_scorer(zoo, name: str) -> None:
     """Informative features score higher than noise; relabelling classes does not change the score."""
     import numpy as np
