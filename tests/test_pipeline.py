@@ -167,3 +167,34 @@ def test_protonet_head_is_the_nearest_prototype_rule(tiny_zoo, image_folder):
     run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos", shots=4)
     assert any("protonet: " in note for note in run.notes)
     assert len(predict(run.adapter, sorted(str(p) for p in image_folder.rglob("*.png"))[:2], zoo=tiny_zoo)) == 2
+
+
+def test_linear_probe_never_reports_on_data_it_was_refitted_on():
+    """Without a test split the validation split is what is reported, so the probe must not be
+    refitted on it: on pure-noise features, validation accuracy then stays near chance."""
+    from zoo_core.engine.heads import LinearHead
+    from zoo_core.engine.train import TrainConfig
+    from zoo_methods._lbfgs import fit_logistic_head
+
+    generator = torch.Generator().manual_seed(0)
+    train_x, val_x = torch.randn(20, 64, generator=generator), torch.randn(40, 64, generator=generator)
+    train_y, val_y = [0, 1] * 10, [0, 1] * 20
+    grid = (1e-4,)  # weak L2: a refit on train + validation would memorise the validation points
+
+    def val_accuracy(refit):
+        head = LinearHead(64, 2)
+        result = fit_logistic_head(head, train_x, train_y, val_x, val_y, TrainConfig(refit_on_val=refit), grid)
+        with torch.no_grad():
+            predicted = head(val_x).argmax(1)
+        return float((predicted == torch.tensor(val_y)).double().mean()), result.note
+
+    leaked, leaked_note = val_accuracy(True)
+    honest, honest_note = val_accuracy(False)
+    assert leaked == 1.0 and "refitted on train + validation" in leaked_note
+    assert honest < 0.75 and "fitted on train only" in honest_note
+
+
+def test_pipeline_reports_validation_only_when_the_probe_did_not_train_on_it(tiny_zoo, image_folder):
+    result = finetune(TINY_IMAGE, image_folder, method="linear_probe", zoo=tiny_zoo, save=False)
+    assert result.eval_split == "validation"
+    assert any("fitted on train only" in note for note in result.notes)

@@ -48,7 +48,8 @@ def _score(W, b, x, y, monitor: str) -> float:
 
 def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x: torch.Tensor | None,
                       val_y: Sequence[int] | None, config: TrainConfig, grid: Sequence[float]) -> TrainResult:
-    """Pick the L2 strength on validation, refit on train+val, write the weights into ``head.fc``."""
+    """Pick the L2 strength on validation, refit on train+val (unless validation is what the run
+    reports: ``config.refit_on_val``), write the weights into ``head.fc``."""
     started = time.perf_counter()
     x = train_x.double()
     y = torch.as_tensor(list(train_y), dtype=torch.long)
@@ -81,17 +82,22 @@ def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x
             score = _score(W, b, vx, vy, config.monitor)
             if best is None or score > best + 1e-9:  # ties keep the stronger regularisation
                 best, chosen = score, l2
-        # Refit on all labelled data with the chosen strength (standardisation from train alone).
-        xs = torch.cat([xs, vx])
-        y = torch.cat([y, vy])
+        if config.refit_on_val:
+            # Refit on all labelled data with the chosen strength (standardisation from train alone).
+            xs = torch.cat([xs, vx])
+            y = torch.cat([y, vy])
     W, b = _fit(xs, y, num_classes, chosen, weight=weight, label_smoothing=config.label_smoothing)
     with torch.no_grad():
         # Fold the standardisation into the linear layer: the saved head takes raw features.
         scaled = W / std
         head.fc.weight.copy_(scaled.to(head.fc.weight.dtype))
         head.fc.bias.copy_((b - scaled @ mean).to(head.fc.bias.dtype))
+    refitted = bool(history) and config.refit_on_val
+    note = ("linear probe: L2 strength chosen on validation, then refitted on train + validation" if refitted else
+            "linear probe: L2 strength chosen on validation, fitted on train only (validation is what is reported)"
+            if history else "linear probe: no validation data, fitted on train with the middle L2 strength")
     result = TrainResult(history=history, best_epoch=1 + sorted(grid, reverse=True).index(chosen) if history else 1,
-                         note="linear probe: L2 strength chosen on validation, then refitted on train + validation")
+                         note=note)
     result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
     result.seconds = time.perf_counter() - started
     result.samples_per_second = len(y) / result.seconds if result.seconds else 0.0

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -212,7 +212,8 @@ def finetune(
         feature_seconds = time.perf_counter() - started
         log(f"features: {len(train_data) + len(eval_data)} items in {feature_seconds:.1f}s")
         direct = getattr(adaptation, "fit_features", None)
-        result = direct(net.head, train_x, y_train, val_x, y_val, config) if direct else None
+        fit_config = replace(config, refit_on_val=eval_split != "validation")
+        result = direct(net.head, train_x, y_train, val_x, y_val, fit_config) if direct else None
         if result is None:
             train_loader = feature_loader(train_x, y_train, batch_size=config.batch_size, shuffle=True, seed=seed)
             val_loader = (feature_loader(val_x, y_val, batch_size=256, shuffle=False, seed=seed)

@@ -44,6 +44,9 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    # Methods that pick hyper-parameters on validation may refit on train + validation, unless the
+    # validation split is also what the run reports (then refitting would score on training data).
+    refit_on_val: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
