@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -198,3 +199,22 @@ def test_pipeline_reports_validation_only_when_the_probe_did_not_train_on_it(tin
     result = finetune(TINY_IMAGE, image_folder, method="linear_probe", zoo=tiny_zoo, save=False)
     assert result.eval_split == "validation"
     assert any("fitted on train only" in note for note in result.notes)
+
+
+def test_l2_sp_keeps_full_fine_tuning_near_the_pretrained_weights(tiny_zoo, text_file):
+    """L2-SP (an option of `full`): with a strong pull, the backbone moves far less from its
+    pre-trained weights than plain full fine-tuning with the same seed and learning rate."""
+    from safetensors.torch import load_file
+
+    from zoo_core.engine.model import build_backbone
+
+    base = {f"backbone.{k}": v for k, v in build_backbone(tiny_zoo, TINY_TEXT).state_dict().items()}
+
+    def drift(**options):
+        result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, epochs=3, lr=1e-2, batch_size=4,
+                          method_options=options, name=f"sp-{bool(options)}")
+        state = load_file(str(Path(result.adapter_path) / "adapter.safetensors"))
+        return sum(float((state[k] - v).pow(2).sum()) for k, v in base.items() if k in state and v.is_floating_point())
+
+    free, anchored = drift(), drift(l2_sp=100.0)
+    assert anchored < 0.5 * free, (anchored, free)

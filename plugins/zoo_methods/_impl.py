@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 
@@ -42,8 +44,10 @@ class FullFineTune(AdaptationMethod):
     """Every weight trains.
 
     Options: ``gradual_unfreeze`` (ULMFiT-style: start with the head, unfreeze one backbone stage
-    per epoch from the top) and ``layer_decay`` (discriminative learning rates: each stage below
-    the top gets ``lr * layer_decay ** depth``).
+    per epoch from the top), ``layer_decay`` (discriminative learning rates: each stage below
+    the top gets ``lr * layer_decay ** depth``) and ``l2_sp`` (L2-SP, Li et al. 2018: add
+    ``l2_sp / 2 * |w - w_pretrained|^2`` over the backbone to the loss, pulling it towards the
+    pre-trained weights instead of towards zero; the backbone then gets no weight decay).
     """
 
     name = "full"
@@ -52,8 +56,19 @@ class FullFineTune(AdaptationMethod):
     def prepare(self, model: TransferModel) -> None:
         unfreeze(model)
         self._groups = model.backbone.layer_groups()
+        self._anchor = {}
+        if float(self.config.get("l2_sp") or 0) > 0:
+            self._anchor = {name: param.detach().clone() for name, param in model.backbone.named_parameters()}
         if self.config.get("gradual_unfreeze"):
             freeze(model.backbone)
+
+    def regularization(self, model: TransferModel):
+        if not self._anchor:
+            return None
+        params = dict(model.backbone.named_parameters())
+        terms = [((params[name] - anchor.to(params[name].device)) ** 2).sum()
+                 for name, anchor in self._anchor.items() if params[name].requires_grad]
+        return 0.5 * float(self.config["l2_sp"]) * torch.stack(terms).sum() if terms else None
 
     def on_epoch_start(self, model: TransferModel, epoch: int, total_epochs: int) -> bool:
         if not self.config.get("gradual_unfreeze"):
@@ -73,7 +88,30 @@ class FullFineTune(AdaptationMethod):
 
     def param_groups(self, model, lr, weight_decay):
         decay = self.config.get("layer_decay")
+        anchored = bool(getattr(self, "_anchor", None))
+        if not isinstance(model, TransferModel) or not (decay or anchored):
+            return super().param_groups(model, lr, weight_decay)
+        depth_of = {}
+        for depth, group in enumerate(reversed(self._groups), start=1):
+            for name in group:
+                depth_of[f"backbone.model.{name}"] = depth
+        # L2-SP pulls the backbone towards its pre-trained weights: no decay towards zero there.
+        anchored_ids = {id(p) for p in model.backbone.parameters()} if anchored else set()
+        groups = []
+        for name, param in model.named_parameters():
+            scale = float(decay) ** depth_of.get(name, 0) if decay else 1.0
+            no_decay = param.ndim <= 1 or id(param) in anchored_ids
+            groups.append({"params": [param], "lr": lr * scale, "weight_decay": 0.0 if no_decay else weight_decay})
+        return groups
+        return self._param_groups_by_depth(model, lr, weight_decay)
+
+    def _param_groups_by_depth(self, model, lr, weight_decay):
+        decay = self.config.get("layer_decay")
         if not decay or not isinstance(model, TransferModel):
+            if isinstance(model, TransferModel) and getattr(self, "_anchor", None):
+                # One group per tensor, so that backbone tensors can drop weight decay.
+                return [{"params": [p], "lr": lr, "weight_decay": 0.0 if p.ndim <= 1 else weight_decay}
+                        for _, p in self.optimised_parameters(model)]
             return super().param_groups(model, lr, weight_decay)
         depth_of = {}
         for depth, group in enumerate(reversed(self._groups), start=1):

@@ -44,6 +44,10 @@ class AdaptationMethod:
         """Return True when the set of trainable parameters changed (the optimiser is rebuilt)."""
         return False
 
+    def regularization(self, model: TransferModel) -> torch.Tensor | None:
+        """An extra loss term added to every training step (e.g. L2-SP), or None."""
+        return None
+
     def param_groups(self, model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """AdamW groups: no weight decay on biases and norms."""
         decay, no_decay = [], []

@@ -163,6 +163,7 @@ class Trainer:
         """
         config, accelerator = self.config, self.accelerator
         module = module if module is not None else model
+        whole_model = module is model  # method-level regularisation applies to the full model only
         state_of = state_of or (lambda: method.adapter_state(model))
         loss_fn = loss_function(config, train_labels, num_classes)
         optimizer = torch.optim.AdamW(method.param_groups(module, config.lr, config.weight_decay), lr=config.lr)
@@ -195,7 +196,8 @@ class Trainer:
             for inputs, labels in train_loader:
                 with accelerator.accumulate(module):
                     loss = loss_fn(module(inputs), labels)
-                    accelerator.backward(loss)
+                    extra = method.regularization(model) if whole_model else None
+                    accelerator.backward(loss if extra is None else loss + extra)
                     if config.max_grad_norm and accelerator.sync_gradients:
                         accelerator.clip_grad_norm_([p for p in module.parameters() if p.requires_grad],
                                                     config.max_grad_norm)
