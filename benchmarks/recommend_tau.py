@@ -10,7 +10,7 @@ features. Reported: weighted Kendall tau between each scorer and test accuracy, 
 control ranks below every pre-trained model, and the scoring time as a ratio of the probe time
 (the baseline, measured in the same run).
 
-    python benchmarks/recommend_tau.py [--items 1500] [--bootstrap 1000]
+    python benchmarks/recommend_tau.py [--dataset flowers|trec] [--items 1500] [--bootstrap 1000]
 
 Set ZOO_HOME to the home of an earlier `zoo recommend --budget-seconds 0` on flowers to reuse its
 cached features of all images.
@@ -31,11 +31,14 @@ from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["flowers", "trec"], default="flowers",
+                        help="trec: the second task (coarse labels, official training file), text candidates")
     parser.add_argument("--items", type=int, default=1500)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommend_tau.json"))
+    parser.add_argument("--out")
     args = parser.parse_args()
-    need(DATA / "flowers")
+    args.out = args.out or str(ROOT / "benchmarks" / "results" / f"recommend_tau_{args.dataset}.json")
+    need(DATA / args.dataset)
 
     import torch
 
@@ -53,8 +56,15 @@ def main() -> None:
 
     torch.set_num_threads(2)
     zoo = Zoo()
-    data = load_labelled(DATA / "flowers", check_images=False)  # the order `zoo recommend` uses: cache hits
-    keep = [i for i, item in enumerate(data.items) if Path(item).name not in FLOWER_DUPLICATES]
+    if args.dataset == "flowers":
+        data = load_labelled(DATA / "flowers", check_images=False)  # the order `zoo recommend` uses: cache hits
+        modality, task = "image", "image-classification"
+    else:
+        from _common import trec
+
+        data, modality, task = trec().train, "text", "text-classification"
+    keep = [i for i, item in enumerate(data.items)
+            if data.modality == "text" or Path(item).name not in FLOWER_DUPLICATES]
     sample = [keep[i] for i in stratified_subsample([data.labels[i] for i in keep], args.items, 0)]
     names = sorted(set(data.labels))
     y = np.array([names.index(data.labels[i]) for i in sample])
@@ -63,9 +73,9 @@ def main() -> None:
     fit, val = [train[i] for i in fit], [train[i] for i in val]
     scorers = {name: load_object(spec.factory)() for name, spec in sorted(zoo.scorers.items())}
     scorers = {name: s for name, s in scorers.items() if not getattr(s, "needs_source_head", False)}
-    entries = [e for e in zoo.catalog.models if e.modality == "image" and "image-classification" in e.tasks
+    entries = [e for e in zoo.catalog.models if e.modality == modality and task in e.tasks
                and is_available(e, zoo.weight_sources)]
-    print(f"flowers sample {len(sample)} (train {len(train)}, of which val {len(val)}; test {len(test)}); "
+    print(f"{args.dataset} sample {len(sample)} (train {len(train)}, of which val {len(val)}; test {len(test)}); "
           f"candidates {[e.id for e in entries]} + random-weight controls; scorers {list(scorers)}", flush=True)
 
     rows = []
@@ -114,7 +124,7 @@ def main() -> None:
             "score_seconds_total": round(sum(r["score_seconds"][name] for r in rows), 2),
         }
     probe_total = sum(r["probe_seconds"] + r["extract_seconds"] for r in rows)
-    dump(Path(args.out), {"dataset": "flowers", "items": len(sample), "rows": rows, "scorers": summary,
+    dump(Path(args.out), {"dataset": args.dataset, "items": len(sample), "rows": rows, "scorers": summary,
                           "probe_seconds_total": round(probe_total, 1)})
     print("\n| model | weights | test accuracy | 95% CI | " + " | ".join(scorers) + " |")
     print("|---|---|---|---|" + "---|" * len(scorers))
