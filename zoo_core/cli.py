@@ -420,8 +420,9 @@ def methods_suggest(data, model_id, text_column, label_column, as_json):
     from zoo_core.data import _split_entries, load_labelled
 
     path = Path(data)
-    if path.is_dir() and _split_entries(path):
-        path = _split_entries(path)["train"]
+    splits = _split_entries(path) if path.is_dir() else {}
+    if splits:
+        path = splits["train"]
     labelled = load_labelled(path, check_images=False, text_column=text_column, label_column=label_column)
     counts = collections.Counter(labelled.labels)
     per_class = min(counts.values())

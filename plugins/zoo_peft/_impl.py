@@ -38,18 +38,14 @@ class PeftMethod(AdaptationMethod):
         from peft import inject_adapter_in_model
 
         freeze(model.backbone)
-        targets = _targets(self.config.get("target_modules"), model)
-        targets = self.usable_targets(model, targets)
-        self.config["target_modules"] = sorted(targets)
+        targets = sorted(_targets(self.config.get("target_modules"), model))
+        self.config["target_modules"] = targets
         before = {name for name, _ in model.backbone.model.named_parameters()}
-        inject_adapter_in_model(self.peft_config(model, sorted(targets)), model.backbone.model)
+        inject_adapter_in_model(self.peft_config(model, targets), model.backbone.model)
         for name, param in model.backbone.model.named_parameters():
             # peft moves a wrapped layer's own weights to `<layer>.base_layer.*`: still pre-trained.
             param.requires_grad_(name.replace(".base_layer.", ".") not in before)
         unfreeze(model.head)
-
-    def usable_targets(self, model: TransferModel, targets: list[str]) -> list[str]:
-        return targets
 
 
 class LoRA(PeftMethod):
