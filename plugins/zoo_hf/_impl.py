@@ -45,6 +45,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 
 class HFTextBackbone(Backbone):
     modality = "text"
+    FEATURE_KINDS = ("last", "multilevel")
 
     def __init__(self, model: nn.Module, tokenizer, entry: Any, pooling: str, max_length: int):
         super().__init__(model, model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model, entry)
@@ -54,8 +55,16 @@ class HFTextBackbone(Backbone):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = batch["attention_mask"]
+        if self.features == "multilevel":
+            # Every layer's output pooled the same way (the embeddings left out), the last one last.
+            hidden = self.model(**batch, output_hidden_states=True).hidden_states[1:]
+            return torch.cat([pool(h, mask, self.pooling) for h in hidden], dim=1)
         output = self.model(**batch)
         return pool(output.last_hidden_state, mask, self.pooling)
+
+    def level_widths(self) -> list[int]:
+        layers = getattr(self.model.config, "num_hidden_layers", None) or self.model.config.num_layers
+        return [self._last_width] * int(layers)
 
     def preprocessor(self, train: bool = False) -> Preprocessor:
         return TextPreprocessor(self.tokenizer, self.max_length)

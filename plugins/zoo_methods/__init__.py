@@ -10,7 +10,7 @@ _ADAPTER_DEFAULTS = {"epochs": 5, "weight_decay": 0.01, "batch_size": 32, "warmu
 METHODS = [
     ("linear_probe", "zoo_methods._impl:LinearProbe", "head",
      "frozen backbone, train the head only; features are cached so reruns skip the backbone",
-     {"lr": 1e-2, "epochs": 30, "weight_decay": 1e-4, "batch_size": 64, "patience": 5}),
+     {"lr": 1e-2, "epochs": 30, "weight_decay": 1e-4, "batch_size": 64, "patience": 5, "features": "multilevel"}),
     ("full", "zoo_methods._impl:FullFineTune", "all",
      "train every weight; supports gradual unfreezing and layer-wise learning rates",
      {**_ADAPTER_DEFAULTS, "lr": 1e-4}),

@@ -16,6 +16,11 @@ class LinearProbe(AdaptationMethod):
     the strength with the best validation score is refitted on train + validation (the protocol of
     Kornblith et al. 2019 and CLIP's linear-probe evaluations). ``solver=adamw`` uses the generic
     mini-batch loop instead (then epochs, schedules and early stopping apply).
+
+    ``features=multilevel`` (the default where the family supports it) probes the pooled output of
+    every backbone stage, not only the last (Head2Toe, Evci et al. 2022); each level is scaled to
+    the same total weight, so that many narrow early channels and one wide final vector are
+    penalised alike. ``features=last`` probes the pooled final features only.
     """
 
     name = "linear_probe"
@@ -23,10 +28,14 @@ class LinearProbe(AdaptationMethod):
     uses_feature_cache = True
     L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
 
+    def backbone_features(self) -> str:
+        return str(self.config.get("features") or "multilevel")
+
     def prepare(self, model: TransferModel) -> None:
         freeze(model.backbone)
         unfreeze(model.head)
         model.backbone.eval()
+        self._groups = list(model.backbone.feature_groups)
 
     def fit_features(self, head, train_x, train_y, val_x, val_y, config):
         """Fit ``head`` on features directly; returns a TrainResult, or None to use the generic loop."""
@@ -37,7 +46,8 @@ class LinearProbe(AdaptationMethod):
         from zoo_methods._lbfgs import fit_logistic_head
 
         return fit_logistic_head(head, train_x, train_y, val_x, val_y, config,
-                                 grid=self.config.get("l2_grid") or self.L2_GRID)
+                                 grid=self.config.get("l2_grid") or self.L2_GRID,
+                                 groups=getattr(self, "_groups", None))
 
 
 class FullFineTune(AdaptationMethod):
@@ -101,25 +111,5 @@ class FullFineTune(AdaptationMethod):
         for name, param in model.named_parameters():
             scale = float(decay) ** depth_of.get(name, 0) if decay else 1.0
             no_decay = param.ndim <= 1 or id(param) in anchored_ids
-            groups.append({"params": [param], "lr": lr * scale, "weight_decay": 0.0 if no_decay else weight_decay})
-        return groups
-        return self._param_groups_by_depth(model, lr, weight_decay)
-
-    def _param_groups_by_depth(self, model, lr, weight_decay):
-        decay = self.config.get("layer_decay")
-        if not decay or not isinstance(model, TransferModel):
-            if isinstance(model, TransferModel) and getattr(self, "_anchor", None):
-                # One group per tensor, so that backbone tensors can drop weight decay.
-                return [{"params": [p], "lr": lr, "weight_decay": 0.0 if p.ndim <= 1 else weight_decay}
-                        for _, p in self.optimised_parameters(model)]
-            return super().param_groups(model, lr, weight_decay)
-        depth_of = {}
-        for depth, group in enumerate(reversed(self._groups), start=1):
-            for name in group:
-                depth_of[f"backbone.model.{name}"] = depth
-        groups = []
-        for name, param in model.named_parameters():
-            scale = float(decay) ** depth_of.get(name, 0)
-            no_decay = param.ndim <= 1
             groups.append({"params": [param], "lr": lr * scale, "weight_decay": 0.0 if no_decay else weight_decay})
         return groups

@@ -46,10 +46,21 @@ def _score(W, b, x, y, monitor: str) -> float:
     return float(f1_score(y.numpy(), pred.numpy(), average="macro", zero_division=0))
 
 
+def group_scale(groups: Sequence[int] | None, width: int) -> torch.Tensor:
+    """Per-feature factors that give each group of standardised features the total variance of
+    the last group: an L2 penalty then weighs a level by its information, not its width."""
+    if not groups or len(groups) == 1 or sum(groups) != width:
+        return torch.ones(width, dtype=torch.float64)
+    last = groups[-1]
+    return torch.cat([torch.full((g,), (last / g) ** 0.5, dtype=torch.float64) for g in groups])
+
+
 def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x: torch.Tensor | None,
-                      val_y: Sequence[int] | None, config: TrainConfig, grid: Sequence[float]) -> TrainResult:
+                      val_y: Sequence[int] | None, config: TrainConfig, grid: Sequence[float],
+                      groups: Sequence[int] | None = None) -> TrainResult:
     """Pick the L2 strength on validation, refit on train+val (unless validation is what the run
-    reports: ``config.refit_on_val``), write the weights into ``head.fc``."""
+    reports: ``config.refit_on_val``), write the weights into ``head.fc``. ``groups`` are the widths
+    of concatenated feature levels (see :func:`group_scale`)."""
     started = time.perf_counter()
     x = train_x.double()
     y = torch.as_tensor(list(train_y), dtype=torch.long)
@@ -59,7 +70,8 @@ def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x
         counts = torch.bincount(y, minlength=num_classes).double().clamp(min=1)
         weight = counts.sum() / (num_classes * counts)
     mean = x.mean(0)
-    std = x.std(0).clamp(min=1e-6)
+    # Standardise, then weigh each level (dividing by the factor multiplies the feature by it).
+    std = x.std(0).clamp(min=1e-6) / group_scale(groups, x.shape[1])
     standardise = lambda t: (t.double() - mean) / std  # noqa: E731
     xs = standardise(x)
     history = []

@@ -65,9 +65,19 @@ class TimmBackbone(Backbone):
             probe = model.forward_head(model.forward_features(torch.zeros(1, *input_cfg["size"])), pre_logits=True)
         super().__init__(model, probe.shape[-1], entry)
         self.input_cfg = input_cfg
+        if hasattr(model, "forward_intermediates"):
+            self.FEATURE_KINDS = ("last", "multilevel")
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.features == "multilevel":
+            final, levels = self.model.forward_intermediates(batch)
+            pooled = [level.mean((2, 3)) if level.ndim == 4 else level.mean(1) for level in levels]
+            return torch.cat([*pooled, self.model.forward_head(final, pre_logits=True)], dim=1)
         return self.model.forward_head(self.model.forward_features(batch), pre_logits=True)
+
+    def level_widths(self) -> list[int]:
+        _, levels = self.model.forward_intermediates(torch.zeros(1, *self.input_cfg["size"]))
+        return [level.shape[1] if level.ndim == 4 else level.shape[-1] for level in levels] + [self._last_width]
 
     def preprocessor(self, train: bool = False) -> Preprocessor:
         return ImagePreprocessor(self.input_cfg, train)

@@ -62,6 +62,9 @@ def load_trained_model(zoo, ref: str, *, store: AdapterStore | None = None, allo
             f"adapter {adapter} was trained on {base['id']} with weights sha256 {str(base.get('weights_sha256'))[:16]}..., "
             f"but the weights found here have sha256 {str(backbone.weights_sha256)[:16]}...; refusing to load "
             "(pass --allow-base-mismatch to override)")
+    if not backbone.use_features(base.get("features", "last")):
+        raise AdapterError(f"adapter {adapter} needs '{base['features']}' features, which {entry.family} "
+                           "backbones here cannot give (is the family plugin older than the adapter?)")
     head_cfg = metadata["head"]
     head = build_head(zoo, head_cfg["name"], backbone.num_features, len(metadata["labels"]), **head_cfg.get("options", {}))
     model = TransferModel(backbone, head)

@@ -40,6 +40,7 @@ class Backbone(nn.Module):
     """
 
     modality: str = "image"
+    FEATURE_KINDS = ("last",)  # families that can also pool every stage add "multilevel"
 
     def __init__(self, model: nn.Module, num_features: int, entry: Any = None, weights_sha256: str | None = None):
         super().__init__()
@@ -47,6 +48,32 @@ class Backbone(nn.Module):
         self.num_features = int(num_features)
         self.entry = entry
         self.weights_sha256 = weights_sha256  # None for random initialisation
+        self.features = "last"
+        self.feature_groups: list[int] = [self.num_features]
+
+    def use_features(self, kind: str) -> bool:
+        """Switch what :meth:`forward` returns: ``"last"`` (the pooled final features) or
+        ``"multilevel"`` (the pooled output of every stage, concatenated, final last; Head2Toe,
+        Evci et al. 2022: earlier stages carry what a distant target task needs). Returns False
+        and changes nothing when this family cannot. ``feature_groups`` gives each level's width.
+        """
+        if kind not in self.FEATURE_KINDS:
+            return False
+        if kind != self.features:
+            self.features = kind
+            with torch.no_grad():
+                groups = self.level_widths() if kind == "multilevel" else [self._last_width]
+            self.feature_groups = groups
+            self.num_features = sum(groups)
+        return True
+
+    @property
+    def _last_width(self) -> int:
+        return self.feature_groups[-1]
+
+    def level_widths(self) -> list[int]:  # pragma: no cover - only for families offering "multilevel"
+        """The width of each pooled level, input side first, for ``features == "multilevel"``."""
+        raise NotImplementedError
 
     def forward(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

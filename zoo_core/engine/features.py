@@ -37,7 +37,9 @@ def cache_key(backbone: Backbone, items: Sequence[Any]) -> str | None:
     entry_id = getattr(backbone.entry, "id", type(backbone).__name__)
     payload = json.dumps({"model": entry_id, "weights": backbone.weights_sha256,
                           "preprocess": backbone.preprocessor(train=False).config(),
-                          "items": items_digest(items), "v": 1}, sort_keys=True, default=str)
+                          "items": items_digest(items), "v": 1,
+                          **({"features": backbone.features} if backbone.features != "last" else {})},
+                         sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:40]
 
 

@@ -27,6 +27,12 @@ class AdaptationMethod:
     def __init__(self, **config: Any) -> None:
         self.config = dict(config)
 
+    def backbone_features(self) -> str:
+        """What the backbone should return for this method: ``"last"`` (pooled final features) or
+        ``"multilevel"`` (every stage pooled; see :meth:`Backbone.use_features`). Asked before
+        the head is built; a family that cannot serve it keeps ``"last"`` and the run says so."""
+        return "last"
+
     def prepare(self, model: TransferModel) -> None:  # pragma: no cover - abstract
         """Freeze, inject adapters, etc. Called once, on a freshly built model."""
         raise NotImplementedError

@@ -181,12 +181,15 @@ def finetune(
         config.num_workers = default_workers(entry.modality)
     seed_everything(seed)
     backbone = build_backbone(zoo, entry, pretrained=pretrained, offline=offline, **(backbone_options or {}))
-    head_options = {"dropout": 0.1, **(head_options or {})}
-    head_module = build_head(zoo, head, backbone.num_features, len(label_names), **head_options)
-    net = TransferModel(backbone, head_module)
     method_config = {k: v for k, v in method_spec.defaults.items() if k not in _TRAIN_FIELDS}
     method_config.update(method_options or {})
     adaptation = load_object(method_spec.factory)(**method_config)
+    wanted = adaptation.backbone_features()
+    if not backbone.use_features(wanted):
+        notes.append(f"{entry.family} backbones cannot give '{wanted}' features; the pooled final features were used")
+    head_options = {"dropout": 0.1, **(head_options or {})}
+    head_module = build_head(zoo, head, backbone.num_features, len(label_names), **head_options)
+    net = TransferModel(backbone, head_module)
     adaptation.prepare(net)
     accelerator = accelerator or make_accelerator(config.grad_accum)
     trainer = Trainer(config, accelerator, log=log)
@@ -259,7 +262,7 @@ def finetune(
             "task": f"{entry.modality}-classification",
             "base_model": {"id": entry.id, "family": entry.family, "arch": entry.arch,
                            "weights_sha256": backbone.weights_sha256, "options": backbone_options or {},
-                           "pooling": getattr(backbone, "pooling", "avg")},
+                           "pooling": getattr(backbone, "pooling", "avg"), "features": backbone.features},
             "method": adaptation.describe(), "head": {"name": head, "options": head_options},
             "labels": label_names, "preprocessing": backbone.preprocessor(train=False).config(),
             "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_samples")}, "eval_split": eval_split,
