@@ -92,3 +92,28 @@ def test_head_contract_catches_a_wrong_shape(zoo_temporary_plugin):
         HeadSpec(name="bad", factory=f"{__name__}:one_too_many")))
     with pytest.raises(AssertionError, match=r"rule: a head maps \[batch, in_features\] to \[batch, num_classes\]"):
         check_head(zoo, "bad")
+
+
+@pytest.mark.parametrize("model", [TINY_IMAGE, TINY_TEXT])
+def test_multilevel_features_end_with_the_final_features(tiny_zoo, model, image_folder, text_file):
+    import torch
+
+    from zoo_core.engine.model import build_backbone
+
+    backbone = build_backbone(tiny_zoo, model, pretrained=False).eval()
+    prep = backbone.preprocessor(train=False)
+    if backbone.modality == "image":
+        from zoo_core.data import load_image_folder
+        items = load_image_folder(image_folder).items[:3]
+    else:
+        items = ["a short sentence", "another, longer sentence here", "x"]
+    batch = prep.collate([prep.load(item) for item in items])
+    with torch.no_grad():
+        last = backbone(batch)
+        assert backbone.use_features("multilevel")
+        multi = backbone(batch)
+    assert len(backbone.feature_groups) > 1
+    assert multi.shape == (3, sum(backbone.feature_groups)) == (3, backbone.num_features)
+    torch.testing.assert_close(multi[:, -last.shape[1]:], last)  # the final level is the old output
+    assert backbone.use_features("last") and backbone.num_features == last.shape[1]
+    assert not backbone.use_features("no-such-kind")

@@ -218,3 +218,15 @@ def test_l2_sp_keeps_full_fine_tuning_near_the_pretrained_weights(tiny_zoo, text
 
     free, anchored = drift(), drift(l2_sp=100.0)
     assert anchored < 0.5 * free, (anchored, free)
+
+
+def test_group_scale_gives_each_level_the_weight_of_the_last():
+    import torch
+
+    from zoo_methods._lbfgs import group_scale
+
+    scale = group_scale([2, 8], 10)
+    torch.testing.assert_close(scale, torch.tensor([2.0, 2.0] + [1.0] * 8, dtype=torch.float64))
+    # each level's standardised features then carry the same total variance: 2 * 2^2 == 8 * 1^2
+    assert float((scale[:2] ** 2).sum()) == float((scale[2:] ** 2).sum())
+    torch.testing.assert_close(group_scale([3, 3], 10), torch.ones(10, dtype=torch.float64))  # widths disagree
