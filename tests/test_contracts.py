@@ -13,14 +13,23 @@ def test_backbone_contract(tiny_zoo, model):
 
 # Every first-party method on both families, except where its nature forbids (see `zoo methods list`).
 BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck",
-        "protonet"]
-TEXT_ONLY: list[str] = []
+        "protonet", "adalora"]
+# VeRA adapts linear layers only (peft): transformers yes, convnets such as the tiny timm model no.
+TEXT_ONLY: list[str] = ["vera"]
 CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
 
 
 @pytest.mark.parametrize("method, model", CASES)
 def test_method_contract(tiny_zoo, method, model):
     check_method(tiny_zoo, method, model)
+
+
+def test_vera_on_a_convnet_says_why_and_what_to_use(tiny_zoo):
+    from zoo_core.errors import ZooError
+    from zoo_core.testing.contracts import build_prepared
+
+    with pytest.raises(ZooError, match="vera adapts linear layers only.*Conv2d.*use lora"):
+        build_prepared(tiny_zoo, TINY_IMAGE, "vera")
 
 
 def test_every_first_party_method_is_covered(tiny_zoo):

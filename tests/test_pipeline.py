@@ -126,7 +126,7 @@ def test_cli_finetune_json_and_predict(tiny_catalog, image_folder, run_zoo):
 
 
 def test_loss_decreases_with_training(tiny_zoo, text_file):
-    result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, save=False, epochs=6, lr=3e-3, patience=None)
+    result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, save=False, epochs=6, lr=3e-3, patience=0)
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
     assert torch.is_tensor(next(result.model_obj.parameters()))
@@ -135,6 +135,7 @@ def test_loss_decreases_with_training(tiny_zoo, text_file):
 @pytest.mark.parametrize("method, model", [
     ("bottleneck", TINY_IMAGE), ("bottleneck", TINY_TEXT), ("ia3", TINY_IMAGE), ("dora", TINY_TEXT),
     ("loha", TINY_TEXT), ("lokr", TINY_IMAGE), ("bitfit", TINY_TEXT), ("ln_tuning", TINY_IMAGE),
+    ("adalora", TINY_IMAGE), ("vera", TINY_TEXT),
 ])
 def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, method, model):
     """Every method trains through the pipeline; the stored adapter reloads (the save verifies
@@ -147,6 +148,16 @@ def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, 
     first = predict(result.adapter, inputs, zoo=tiny_zoo)
     again = predict(result.adapter, inputs, zoo=tiny_zoo)
     assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
+
+
+def test_adalora_prunes_ranks_to_its_budget(tiny_zoo, text_file):
+    """The rank allocator runs after every step: by the end, the kept singular values across all
+    adapted layers number target_r per layer on average (the budget), not init_r."""
+    result = finetune(TINY_TEXT, text_file, method="adalora", zoo=tiny_zoo, save=False, epochs=4, lr=5e-3,
+                      patience=0, method_options={"init_r": 6, "target_r": 2})
+    singular = [p for n, p in result.model_obj.backbone.model.named_parameters() if ".lora_E." in n]
+    kept = sum(int((e != 0).sum()) for e in singular)
+    assert singular and kept == 2 * len(singular) < 6 * len(singular)
 
 
 def test_protonet_head_is_the_nearest_prototype_rule(tiny_zoo, image_folder):

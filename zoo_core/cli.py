@@ -513,7 +513,7 @@ def _echo_err(message: str) -> None:
 @click.option("--weight-decay", type=float, help="AdamW weight decay.")
 @click.option("--schedule", type=click.Choice(["cosine", "linear", "step", "constant"]), help="LR schedule.")
 @click.option("--warmup", type=float, help="Fraction of steps for linear warm-up.")
-@click.option("--patience", type=int, help="Early stopping: epochs without improvement on validation.")
+@click.option("--patience", type=int, help="Early stopping: epochs without improvement on validation (0: off).")
 @click.option("--grad-accum", type=int, help="Gradient accumulation steps.")
 @click.option("--label-smoothing", type=float, help="Label smoothing for the cross-entropy loss.")
 @click.option("--class-weights", is_flag=True, default=None, help="Weight the loss by inverse class frequency.")

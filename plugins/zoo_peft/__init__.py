@@ -1,4 +1,4 @@
-"""First-party plugin: the PEFT family (LoRA, DoRA, IA3, LoHa, LoKr) through the peft library."""
+"""First-party plugin: the PEFT family (LoRA, DoRA, IA3, LoHa, LoKr, AdaLoRA, VeRA) through the peft library."""
 
 from zoo_core.hookspecs import hookimpl
 from zoo_core.specs import MethodSpec
@@ -16,6 +16,10 @@ METHODS = [
      ("image", "text"), ""),
     ("lokr", "LoKr", "low-rank Kronecker-product adapters (peft)", {"lr": 1e-3, "r": 8, "alpha": 16},
      ("image", "text"), ""),
+    ("adalora", "AdaLoRA", "adaptive LoRA: rank budget re-allocated by sensitivity during training (peft)",
+     {"lr": 1e-3, "init_r": 12, "target_r": 8, "alpha": 16, "dropout": 0.1}, ("image", "text"), ""),
+    ("vera", "VeRA", "shared frozen random projections with trained per-layer scaling vectors (peft); linear layers "
+     "only, so transformers (text, ViT) and not convnets", {"lr": 1e-2, "r": 256}, ("image", "text"), ""),
 ]
 
 

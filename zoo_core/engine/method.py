@@ -50,6 +50,13 @@ class AdaptationMethod:
         """Return True when the set of trainable parameters changed (the optimiser is rebuilt)."""
         return False
 
+    def on_train_start(self, model: TransferModel, total_steps: int) -> None:
+        """Called once before the first step with the number of optimiser steps planned (for
+        methods whose schedule depends on it, e.g. AdaLoRA's rank budget)."""
+
+    def after_optimizer_step(self, model: TransferModel, step: int) -> None:
+        """Called after every optimiser step, before gradients are cleared (``step`` counts from 0)."""
+
     def regularization(self, model: TransferModel) -> torch.Tensor | None:
         """An extra loss term added to every training step (e.g. L2-SP), or None."""
         return None

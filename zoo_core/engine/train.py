@@ -35,7 +35,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup: float = 0.0  # fraction of the optimiser steps spent warming up linearly
     step_size: int = 1  # epochs between decays for the "step" schedule (gamma 0.1)
-    patience: int | None = 3  # early stopping: epochs without improvement of ``monitor``
+    patience: int | None = 3  # early stopping: epochs without improvement of ``monitor``; 0 turns it off
     monitor: str = "macro_f1"  # macro_f1, accuracy or loss
     grad_accum: int = 1
     label_smoothing: float = 0.0
@@ -169,6 +169,8 @@ class Trainer:
         optimizer = torch.optim.AdamW(method.param_groups(module, config.lr, config.weight_decay), lr=config.lr)
         steps_per_epoch = max(1, math.ceil(len(train_loader) / config.grad_accum))
         scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs, steps_per_epoch)
+        if whole_model:
+            method.on_train_start(model, steps_per_epoch * config.epochs)
         module, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
         loss_fn = loss_fn.to(accelerator.device)  # not prepared: DDP refuses parameter-free modules
         if val_loader is not None:
@@ -177,6 +179,10 @@ class Trainer:
         best: float | None = None
         stale = 0
         seen = 0
+        steps_done = 0
+        # A method whose result exists only at the end of its schedule (AdaLoRA's final rank budget)
+        # runs every planned epoch and keeps the last one.
+        planned = bool(getattr(method, "follows_planned_schedule", False)) and whole_model
         started = time.perf_counter()
         show = config.progress and accelerator.is_local_main_process and sys.stderr.isatty()
         for epoch in range(config.epochs):
@@ -203,6 +209,9 @@ class Trainer:
                                                     config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
+                    if whole_model and accelerator.sync_gradients:
+                        method.after_optimizer_step(model, steps_done)
+                        steps_done += 1
                     optimizer.zero_grad(set_to_none=True)
                 total_loss += float(loss.detach())
                 batches += 1
@@ -219,7 +228,7 @@ class Trainer:
                 logits, labels_all = predict_logits(module, val_loader, accelerator)
                 record.update(_val_metrics(logits, labels_all, loss_fn))
                 value = record[f"val_{config.monitor}"]
-                if _better(config.monitor, value, best):
+                if planned or _better(config.monitor, value, best):
                     best, stale = value, 0
                     result.best_epoch = epoch + 1
                     result.best_state = {k: v.clone() for k, v in state_of().items()}
@@ -227,7 +236,7 @@ class Trainer:
                     stale += 1
             result.history.append(record)
             self.log(_format_epoch(record))
-            if val_loader is not None and config.patience is not None and stale >= config.patience:
+            if val_loader is not None and config.patience and not planned and stale >= config.patience:
                 result.stopped_early = True
                 break
         if result.best_state is None:  # no validation data: keep the last epoch
