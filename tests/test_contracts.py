@@ -13,7 +13,7 @@ def test_backbone_contract(tiny_zoo, model):
 
 # Every first-party method on both families, except where its nature forbids (see `zoo methods list`).
 BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck",
-        "protonet", "adalora"]
+        "protonet", "adalora", "fomaml", "contrastive"]
 # VeRA adapts linear layers only (peft): transformers yes, convnets such as the tiny timm model no.
 TEXT_ONLY: list[str] = ["vera"]
 CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]

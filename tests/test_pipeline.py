@@ -241,3 +241,72 @@ def test_group_scale_gives_each_level_the_weight_of_the_last():
     # each level's standardised features then carry the same total variance: 2 * 2^2 == 8 * 1^2
     assert float((scale[:2] ** 2).sum()) == float((scale[2:] ** 2).sum())
     torch.testing.assert_close(group_scale([3, 3], 10), torch.ones(10, dtype=torch.float64))  # widths disagree
+
+
+@pytest.mark.parametrize("method, model", [("fomaml", TINY_IMAGE), ("contrastive", TINY_TEXT), ("fomaml", TINY_TEXT)])
+def test_few_shot_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, method, model):
+    data = image_folder if model == TINY_IMAGE else text_file
+    result = finetune(model, data, method=method, zoo=tiny_zoo, shots=6, name=f"fs-{method}",
+                      method_options={"meta_steps": 20} if method == "fomaml" else {"steps": 8})
+    assert any(note.startswith(f"{method}: ") for note in result.notes)
+    inputs = sorted(str(p) for p in image_folder.rglob("*.png"))[:3] if model == TINY_IMAGE else ["good food", "awful"]
+    assert len(predict(result.adapter, inputs, zoo=tiny_zoo)) == len(inputs)  # the save already verified a reload
+
+
+def test_contrastive_pulls_classes_together_and_apart(tiny_zoo, text_file):
+    from zoo_core.data import load_labelled
+    from zoo_core.engine.features import extract_features
+
+    data = load_labelled(text_file)
+    labels = torch.tensor([sorted(set(data.labels)).index(label) for label in data.labels])
+
+    def separation(backbone):
+        emb = torch.nn.functional.normalize(extract_features(backbone, data.items, use_cache=False), dim=-1)
+        sim = emb @ emb.T
+        same = labels[:, None] == labels[None, :]
+        return float(sim[same & ~torch.eye(len(labels), dtype=torch.bool)].mean() - sim[~same].mean())
+
+    before = finetune(TINY_TEXT, text_file, method="linear_probe", zoo=tiny_zoo, save=False, val_fraction=0.2,
+                      method_options={"features": "last"})
+    tuned = finetune(TINY_TEXT, text_file, method="contrastive", zoo=tiny_zoo, save=False, lr=1e-3,
+                     method_options={"steps": 30})
+    assert separation(tuned.model_obj.backbone) > separation(before.model_obj.backbone) + 0.1
+
+
+def test_contrastive_pair_batches_are_bounded_and_class_balanced():
+    from zoo_methods._fewshot import ContrastiveTuning
+
+    labels = [i % 7 for i in range(20_000)]
+    batches = ContrastiveTuning()._batches(labels, batch_size=16, steps=50, seed=0)
+    assert not isinstance(batches, list)  # streamed: nothing proportional to the data (or its square)
+    for batch in batches:
+        counts = torch.bincount(torch.tensor([labels[i] for i in batch]))
+        assert len(batch) <= 16 and (counts[counts > 0] >= 2).all() and (counts > 0).sum() >= 2
+
+
+def test_fomaml_learns_to_ignore_a_distracting_feature():
+    """Classes differ along one dimension; another, shared by all classes, varies ten times more.
+    Nearest-prototype misreads it; meta-learned adaptation must beat the prototypes on new data."""
+    from zoo_core.engine.heads import LinearHead
+    from zoo_core.engine.train import TrainConfig
+    from zoo_methods._fewshot import EpisodicHead, FirstOrderProtoMAML, PrototypicalNetwork
+
+    generator = torch.Generator().manual_seed(0)
+
+    def sample(n_per_class):
+        y = torch.arange(4).repeat_interleave(n_per_class)
+        x = torch.randn(len(y), 8, generator=generator) * 0.3
+        x[:, 0] += y.float()
+        x[:, 1] = torch.randn(len(y), generator=generator) * 10
+        return x, y
+
+    x, y = sample(5)
+    test_x, test_y = sample(200)
+    proto = LinearHead(8, 4)
+    PrototypicalNetwork().fit_features(proto, x, y.tolist(), None, None, None)
+    method = FirstOrderProtoMAML(meta_steps=60, inner_steps=5, inner_lr=0.1, hidden=16)
+    head = EpisodicHead(LinearHead(8, 4), 8, 16)
+    method.fit_features(head, x, y.tolist(), None, None, TrainConfig(lr=1e-2))
+    with torch.no_grad():
+        accuracy = lambda h: float((h(test_x).argmax(1) == test_y).float().mean())  # noqa: E731
+        assert accuracy(head) > accuracy(proto) + 0.05

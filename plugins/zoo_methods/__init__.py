@@ -1,5 +1,6 @@
 """First-party plugin: pure-torch adaptation methods (linear probe, full fine-tune, BitFit, LayerNorm
-tuning, bottleneck adapters, prototypical networks)."""
+tuning, bottleneck adapters, prototypical networks, first-order
+Proto-MAML, SetFit-style contrastive tuning)."""
 
 from zoo_core.hookspecs import hookimpl
 from zoo_core.specs import MethodSpec
@@ -24,6 +25,14 @@ METHODS = [
     ("protonet", "zoo_methods._fewshot:PrototypicalNetwork", "head",
      "few-shot: nearest class prototype on frozen features; the support set is kept in the adapter",
      {"lr": 1e-2, "epochs": 1, "weight_decay": 0.0, "batch_size": 64, "patience": 1}),
+    ("fomaml", "zoo_methods._fewshot:FirstOrderProtoMAML", "head",
+     "meta-learning: first-order Proto-MAML episodes over your classes on frozen features, then adaptation",
+     {"lr": 1e-3, "epochs": 1, "weight_decay": 0.0, "batch_size": 64, "patience": 1, "meta_steps": 100,
+      "inner_steps": 5, "inner_lr": 0.05, "hidden": 128}),
+    ("contrastive", "zoo_methods._fewshot:ContrastiveTuning", "all",
+     "few-shot, SetFit-style: contrastive tuning of the backbone on streamed in-batch pairs, then a logistic head",
+     {"lr": 2e-5, "epochs": 1, "weight_decay": 0.01, "batch_size": 16, "warmup": 0.1, "schedule": "linear",
+      "patience": 1, "max_steps": 1000}),
 ]
 
 

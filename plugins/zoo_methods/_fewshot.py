@@ -1,14 +1,26 @@
-"""Few-shot: prototypical networks on frozen pre-trained features (pure torch)."""
+"""Few-shot and meta-learning methods (pure torch): prototypical networks and first-order
+Proto-MAML on frozen features; SetFit-style contrastive tuning of the backbone."""
 
 from __future__ import annotations
 
+import math
+import random
 import time
 
 import torch
+from torch import nn
 
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import ZooError
+
+
+def prototype_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The linear layer equal to the nearest-prototype rule (see :class:`PrototypicalNetwork`)."""
+    prototypes = torch.stack([x[y == c].mean(0) for c in range(num_classes)])
+    spread = ((x - prototypes[y]) ** 2).sum(1).mean() / x.shape[1]
+    variance = float(spread) if float(spread) > 0 else 1.0
+    return prototypes / variance, -(prototypes ** 2).sum(1) / (2 * variance)
 
 
 class PrototypicalNetwork(AdaptationMethod):
@@ -45,12 +57,10 @@ class PrototypicalNetwork(AdaptationMethod):
         missing = [c for c in range(num_classes) if not (y == c).any()]
         if missing:
             raise ZooError(f"protonet needs at least one training example of every class; none for class ids {missing}")
-        prototypes = torch.stack([x[y == c].mean(0) for c in range(num_classes)])
-        spread = ((x - prototypes[y]) ** 2).sum(1).mean() / x.shape[1]
-        variance = float(spread) if float(spread) > 0 else 1.0
+        weight, bias = prototype_classifier(x, y, num_classes)
         with torch.no_grad():
-            head.fc.weight.copy_((prototypes / variance).to(head.fc.weight.dtype))
-            head.fc.bias.copy_((-(prototypes ** 2).sum(1) / (2 * variance)).to(head.fc.bias.dtype))
+            head.fc.weight.copy_(weight.to(head.fc.weight.dtype))
+            head.fc.bias.copy_(bias.to(head.fc.bias.dtype))
         history = []
         if val_x is not None and len(val_y):
             with torch.no_grad():
@@ -60,4 +70,250 @@ class PrototypicalNetwork(AdaptationMethod):
         result = TrainResult(history=history, best_epoch=1, seconds=time.perf_counter() - started,
                              note=f"protonet: {num_classes} prototypes from {len(y)} training examples")
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
+        return result
+
+
+class EpisodicHead(nn.Module):
+    """Standardise, a residual bottleneck MLP (zero-initialised: starts as the identity), then the
+    zoo's linear head. What :class:`FirstOrderProtoMAML` meta-learns and adapts."""
+
+    def __init__(self, classifier: nn.Module, in_features: int, hidden: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_features))
+        self.register_buffer("scale", torch.ones(in_features))
+        self.down = nn.Linear(in_features, hidden)
+        self.up = nn.Linear(hidden, in_features)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        self.classifier = classifier
+
+    def embed(self, features: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        p = params or dict(self.named_parameters())
+        z = (features - self.mean) / self.scale
+        hidden = nn.functional.relu(nn.functional.linear(z, p["down.weight"], p["down.bias"]))
+        return z + nn.functional.linear(hidden, p["up.weight"], p["up.bias"])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(features))
+
+
+class FirstOrderProtoMAML(AdaptationMethod):
+    """Meta-learning over the user's own classes: first-order Proto-MAML (Finn et al. 2017;
+    Triantafillou et al., Meta-Dataset 2020) on frozen backbone features.
+
+    Each episode draws ``ways`` classes and splits their training examples into support and query;
+    the classifier starts from the support prototypes (the protonet rule, so labels need no fixed
+    order), takes ``inner_steps`` SGD steps on the support set, and the query loss at the adapted
+    weights updates the shared residual feature adapter (first-order: no second derivatives).
+    After ``meta_steps`` episodes the model adapts the same way on all training examples. With one
+    example per class there is no query set: the method then adapts without meta-training and says so.
+
+    Options: ``meta_steps`` (100), ``inner_steps`` (5), ``inner_lr`` (0.05), ``ways`` (all classes),
+    ``hidden`` (128), ``final_steps`` (2 x inner_steps). ``lr`` is the outer (Adam) learning rate.
+    """
+
+    name = "fomaml"
+    trains = "head"
+    uses_feature_cache = True
+
+    def prepare(self, model: TransferModel) -> None:
+        from zoo_core.engine.heads import LinearHead
+
+        freeze(model.backbone)
+        model.backbone.eval()
+        if not isinstance(model.head, LinearHead):
+            raise ZooError("fomaml adapts a linear classifier initialised from prototypes; use --head linear")
+        model.head = EpisodicHead(model.head, model.head.fc.in_features, int(self.config.get("hidden", 128)))
+        unfreeze(model.head)
+
+    def _adapt(self, head: EpisodicHead, x, y, num_classes, steps: int, lr: float, params):
+        """Prototype init of the classifier, then ``steps`` SGD steps on (x, y); returns the
+        adapted tensors (adapter and classifier) as a dict, differentiable w.r.t. nothing."""
+        params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+        with torch.no_grad():
+            weight, bias = prototype_classifier(head.embed(x, params).double(), y, num_classes)
+        params["classifier.fc.weight"] = weight.float().requires_grad_()
+        params["classifier.fc.bias"] = bias.float().requires_grad_()
+        for _ in range(steps):
+            logits = nn.functional.linear(head.embed(x, params), params["classifier.fc.weight"],
+                                          params["classifier.fc.bias"])
+            grads = torch.autograd.grad(nn.functional.cross_entropy(logits, y), list(params.values()))
+            params = {k: (v - lr * g).detach().requires_grad_() for (k, v), g in zip(params.items(), grads)}
+        return params
+
+    def fit_features(self, head, train_x, train_y, val_x, val_y, config):
+        from zoo_core.engine.train import TrainResult
+
+        started = time.perf_counter()
+        x = torch.as_tensor(train_x).float()
+        y = torch.as_tensor(list(train_y), dtype=torch.long)
+        num_classes = head.classifier.fc.out_features
+        missing = [c for c in range(num_classes) if not (y == c).any()]
+        if missing:
+            raise ZooError(f"fomaml needs at least one training example of every class; none for class ids {missing}")
+        with torch.no_grad():
+            head.mean.copy_(x.mean(0))
+            head.scale.copy_(x.std(0, unbiased=False).clamp(min=1e-6))
+        inner_steps = int(self.config.get("inner_steps", 5))
+        inner_lr = float(self.config.get("inner_lr", 0.05))
+        meta_steps = int(self.config.get("meta_steps", 100))
+        ways = min(num_classes, int(self.config.get("ways") or num_classes))
+        rng = random.Random(config.seed if config is not None else 0)
+        by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(num_classes)}
+        splittable = [c for c, idx in by_class.items() if len(idx) >= 2]
+        adapter = {k: p for k, p in head.named_parameters() if not k.startswith("classifier.")}
+        optimizer = torch.optim.Adam(adapter.values(), lr=float(getattr(config, "lr", 1e-3)))
+        history, note = [], ""
+        if len(splittable) < 2:
+            meta_steps = 0
+            note = "fomaml: fewer than two classes have two examples, so no episode has a query set; adapted without meta-training"
+        query_losses = []
+        for _ in range(meta_steps):
+            classes = rng.sample(splittable, min(ways, len(splittable)))
+            support, query = [], []
+            for slot, c in enumerate(classes):
+                idx = by_class[c][:]
+                rng.shuffle(idx)
+                cut = max(1, len(idx) // 2)
+                support += [(i, slot) for i in idx[:cut]]
+                query += [(i, slot) for i in idx[cut:]]
+            sx, sy = x[[i for i, _ in support]], torch.tensor([s for _, s in support])
+            qx, qy = x[[i for i, _ in query]], torch.tensor([s for _, s in query])
+            adapted = self._adapt(head, sx, sy, len(classes), inner_steps, inner_lr, adapter)
+            logits = nn.functional.linear(head.embed(qx, adapted), adapted["classifier.fc.weight"],
+                                          adapted["classifier.fc.bias"])
+            loss = nn.functional.cross_entropy(logits, qy)
+            grads = torch.autograd.grad(loss, [adapted[k] for k in adapter])
+            optimizer.zero_grad()
+            for param, grad in zip(adapter.values(), grads):  # first-order: the adapted point's gradient
+                param.grad = grad
+            optimizer.step()
+            query_losses.append(float(loss.detach()))
+        final = self._adapt(head, x, y, num_classes, int(self.config.get("final_steps", 2 * inner_steps)),
+                            inner_lr, adapter)
+        with torch.no_grad():
+            for name, param in head.named_parameters():
+                param.copy_(final[name])
+        record = {"epoch": 1, "train_loss": sum(query_losses[-10:]) / max(1, len(query_losses[-10:]))}
+        if val_x is not None and val_y is not None and len(val_y):
+            with torch.no_grad():
+                predictions = head.eval()(torch.as_tensor(val_x).float()).argmax(1)
+            record["val_accuracy"] = float((predictions == torch.as_tensor(list(val_y))).double().mean())
+        history.append(record)
+        result = TrainResult(history=history, best_epoch=1, seconds=time.perf_counter() - started,
+                             note=note or f"fomaml: {meta_steps} episodes of {ways} classes, then {inner_steps}-step "
+                                          f"adaptation on {len(y)} examples")
+        result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
+        return result
+
+
+class ContrastiveTuning(AdaptationMethod):
+    """SetFit-style few-shot tuning (Tunstall et al., 2022): fine-tune the whole backbone so that
+    examples of one class embed close together (cosine similarity 1) and different classes apart
+    (0), then fit a logistic-regression head on the tuned embeddings.
+
+    Pairs are streamed: each step embeds a class-balanced batch of ``batch_size`` examples and uses
+    every pair within it (positives and negatives weighed equally), so memory is that of one
+    batch whatever the data size (SetFit materialises its pair list, which grows with the square of
+    the examples). Steps default to SetFit's count for 20 pair iterations per example
+    (``ceil(40 n / batch_size)``, at most ``max_steps``); option ``steps`` sets them directly.
+    Runs in one process.
+    """
+
+    name = "contrastive"
+    trains = "all"
+
+    def prepare(self, model: TransferModel) -> None:
+        unfreeze(model)
+
+    def _batches(self, labels: list[int], batch_size: int, steps: int, seed: int):
+        """Class-balanced index batches: a few classes, at least two examples of each where possible."""
+        rng = random.Random(seed)
+        by_class: dict[int, list[int]] = {}
+        for i, label in enumerate(labels):
+            by_class.setdefault(label, []).append(i)
+        classes = sorted(by_class)
+        per_class = max(2, batch_size // len(classes))
+        for _ in range(steps):
+            chosen = rng.sample(classes, min(len(classes), max(2, batch_size // per_class)))
+            batch = []
+            for c in chosen:
+                pool = by_class[c]
+                batch += rng.sample(pool, min(per_class, len(pool)))
+            yield batch
+
+    def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
+        from zoo_core.engine.backbone import to_device
+        from zoo_core.engine.features import extract_features
+        from zoo_core.engine.train import TrainResult, make_scheduler
+        from zoo_methods._lbfgs import fit_logistic_head
+        from zoo_methods._impl import LinearProbe
+
+        from zoo_core.engine.heads import LinearHead
+
+        if not isinstance(model.head, LinearHead):
+            raise ZooError("contrastive fits a logistic-regression head on the tuned embeddings; use --head linear")
+        if accelerator.num_processes > 1:
+            raise ZooError("contrastive tuning runs in one process; run it without accelerate launch/torchrun")
+        if len(set(train_y)) < 2:
+            raise ZooError("contrastive tuning needs at least two classes in the training data")
+        started = time.perf_counter()
+        device = accelerator.device
+        model.to(device)
+        backbone = model.backbone
+        prep = backbone.preprocessor(train=True)
+        batch_size = int(config.batch_size)
+        steps = self.config.get("steps")
+        if not steps:
+            steps = min(int(self.config.get("max_steps", 1000)), math.ceil(40 * len(train_y) / batch_size))
+        steps = int(steps)
+        params = [p for p in backbone.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = make_scheduler(optimizer, config, steps, steps)
+        backbone.train()
+        losses, seen = [], 0
+        show = config.progress and __import__("sys").stderr.isatty()
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc="contrastive pairs", leave=False, dynamic_ncols=True)
+        for indices in self._batches(list(train_y), batch_size, steps, config.seed):
+            batch = to_device(prep.collate([prep.load(train_items[i]) for i in indices]), device)
+            labels = torch.tensor([train_y[i] for i in indices], device=device)
+            embeddings = nn.functional.normalize(backbone(batch), dim=-1)
+            similarity = embeddings @ embeddings.T
+            same = labels[:, None] == labels[None, :]
+            off_diagonal = ~torch.eye(len(indices), dtype=torch.bool, device=device)
+            positives, negatives = same & off_diagonal, ~same
+            terms = [((similarity - 1.0) ** 2)[positives].mean()] if positives.any() else []
+            terms += [(similarity ** 2)[negatives].mean()] if negatives.any() else []
+            loss = torch.stack(terms).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            seen += len(indices)
+            if bar is not None:
+                bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        tune_seconds = time.perf_counter() - started
+        backbone.eval()
+        # The backbone changed: its features must not come from (or go to) the frozen-feature cache.
+        train_x = extract_features(backbone, train_items, use_cache=False)
+        val_x = extract_features(backbone, val_items, use_cache=False) if val_items is not None else None
+        head_result = fit_logistic_head(model.head, train_x, train_y, val_x, val_y, config, grid=LinearProbe.L2_GRID)
+        log(f"contrastive: {steps} steps, loss {losses[0]:.4f} -> {sum(losses[-10:]) / len(losses[-10:]):.4f}, "
+            f"{tune_seconds:.1f}s")
+        history = [{**record, "train_loss": sum(losses) / len(losses)} for record in head_result.history[-1:]]
+        result = TrainResult(history=history or [{"epoch": 1, "train_loss": sum(losses) / len(losses)}], best_epoch=1,
+                             seconds=time.perf_counter() - started, samples_per_second=seen / max(tune_seconds, 1e-9),
+                             note=f"contrastive: {steps} steps on in-batch pairs of {batch_size} examples, then "
+                                  + (head_result.note or "a logistic-regression head"))
+        result.best_state = self.adapter_state(model)
         return result

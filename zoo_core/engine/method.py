@@ -50,6 +50,12 @@ class AdaptationMethod:
         """Return True when the set of trainable parameters changed (the optimiser is rebuilt)."""
         return False
 
+    # Optional, looked up by the pipeline (not defined here, so that their absence is visible):
+    #   fit_features(head, train_x, train_y, val_x, val_y, config) -> TrainResult | None
+    #       train the head on cached features yourself (uses_feature_cache = True).
+    #   fit_items(model, train_items, train_y, val_items, val_y, config, *, accelerator, log) -> TrainResult | None
+    #       a training loop of your own on raw items; result.best_state is loaded afterwards.
+
     def on_train_start(self, model: TransferModel, total_steps: int) -> None:
         """Called once before the first step with the number of optimiser steps planned (for
         methods whose schedule depends on it, e.g. AdaLoRA's rank budget)."""

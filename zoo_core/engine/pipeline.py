@@ -235,8 +235,15 @@ def finetune(
                                    seed=seed, num_workers=workers)
         val_loader = (item_loader(splits.val.items, y_val, eval_prep, batch_size=config.batch_size, shuffle=False,
                                   seed=seed, num_workers=workers) if splits.val is not None else None)
-        result = trainer.fit(net, adaptation, train_loader, val_loader, num_classes=len(label_names),
-                             train_labels=torch.tensor(y_train))
+        own_loop = getattr(adaptation, "fit_items", None)
+        result = own_loop(net, train_data.items, y_train, splits.val.items if splits.val is not None else None, y_val,
+                          replace(config, refit_on_val=eval_split != "validation"), accelerator=accelerator,
+                          log=log) if own_loop else None
+        if result is None:
+            result = trainer.fit(net, adaptation, train_loader, val_loader, num_classes=len(label_names),
+                                 train_labels=torch.tensor(y_train))
+        elif result.note:
+            notes.append(result.note)
         net = accelerator.unwrap_model(net)
         adaptation.load_adapter_state(net, result.best_state)
         eval_loader = item_loader(eval_data.items, y_eval, eval_prep, batch_size=config.batch_size, shuffle=False,

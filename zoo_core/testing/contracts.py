@@ -37,6 +37,13 @@ def check_backbone(zoo, model: str) -> None:
         assert features.shape == (4, backbone.num_features), (
             f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features {backbone.num_features}")
         assert torch.isfinite(features).all(), "rule: features are finite"
+        if backbone.modality == "text":
+            # Same length, one word apart: a tokenizer that maps words to [UNK] fails here.
+            prep = backbone.preprocessor(train=False)
+            pair = prep.collate([prep.load("the food was good"), prep.load("the food was bad")])
+            with torch.no_grad():
+                good, bad = backbone(pair)
+            assert not torch.allclose(good, bad), "rule: different words give different features (check the tokenizer)"
         with torch.no_grad():
             again = backbone(batch)
         assert torch.equal(features, again), "rule: eval-mode features are deterministic"

@@ -33,8 +33,10 @@ def _tiny_bert(folder: Path) -> Path:
     out = folder / "tiny_bert"
     out.mkdir(parents=True, exist_ok=True)
     vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
+    vocab.write_text("\n".join(words) + "\n")
+    # transformers 5 ignores vocab_file= here (every word became [UNK]): pass the vocabulary itself.
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)}, do_lower_case=True)
     config = BertConfig(vocab_size=len(TINY_WORDS) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=37, max_position_embeddings=64)
     BertModel(config).save_pretrained(out, safe_serialization=True)
