@@ -10,6 +10,7 @@ test -x .venv/bin/python || make install
 test -x "$ENV/bin/python" || python3 -m venv "$ENV"
 base=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 here=$("$ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "$base" > "$here/zoo-project.pth"
+# addsitedir (not a bare path) also runs .venv's own .pth files: the editable transfer-zoo install.
+echo "import site; site.addsitedir('$base')" > "$here/zoo-project.pth"
 "$ENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "setfit==1.2.0"
-"$ENV/bin/python" -c 'import setfit, torch, transformers; print("setfit", setfit.__version__, "torch", torch.__version__, "transformers", transformers.__version__)'
+"$ENV/bin/python" -c 'import setfit, torch, transformers, zoo_core; print("setfit", setfit.__version__, "torch", torch.__version__, "transformers", transformers.__version__)'

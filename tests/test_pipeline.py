@@ -310,3 +310,24 @@ def test_fomaml_learns_to_ignore_a_distracting_feature():
     with torch.no_grad():
         accuracy = lambda h: float((h(test_x).argmax(1) == test_y).float().mean())  # noqa: E731
         assert accuracy(head) > accuracy(proto) + 0.05
+
+
+def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_folder, tmp_path, text_file):
+    """A support folder replaces the stored prototypes, with its own classes; its own examples
+    are then classified as their folder says (each is nearest to a prototype it helped build)."""
+    import shutil
+
+    from zoo_core.testing.tiny import write_image_folder
+
+    run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos-support", shots=4)
+    support = write_image_folder(tmp_path / "support", classes=2, per_class=1, seed=5)
+    for folder in support.iterdir():  # rename classes: the labels must come from the support set
+        shutil.move(str(folder), str(support / f"new-{folder.name}"))
+    files = sorted(support.rglob("*.png"))
+    results = predict(run.adapter, [str(f) for f in files], zoo=tiny_zoo, support=support)
+    assert [r["label"] for r in results] == [f.parent.name for f in files]
+    assert {t["label"] for t in results[0]["top"]} <= {f.parent.name for f in files}
+
+    lp = finetune(TINY_TEXT, text_file, method="linear_probe", zoo=tiny_zoo, name="lp-no-support")
+    with pytest.raises(ZooError, match="cannot take a support set.*protonet"):
+        predict(lp.adapter, ["good food"], zoo=tiny_zoo, support=text_file)

@@ -639,18 +639,22 @@ def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_j
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per input.")
 @click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
+@click.option("--support", type=click.Path(exists=True), help="Labelled examples (class folders or a text file) "
+              "to classify against instead of the adapter's own (protonet adapters; new classes allowed).")
 @json_option
-def predict(adapter, inputs, top_k, allow_base_mismatch, as_json):
+def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
     """Predict labels with a stored adapter. INPUTS are image files, or texts for text models.
 
     \b
     Examples:
       zoo predict flowers-lite0 rose1.jpg tulip2.jpg
       zoo predict reviews "Great food, friendly staff" --top-k 2 --json
+      zoo predict flowers-protonet new.jpg --support my_labelled_folder/
     """
     from zoo_core.engine.pipeline import predict as run_predict
 
-    results = run_predict(adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch)
+    results = run_predict(adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch,
+                          support=support)
     if as_json:
         emit_json(results)
         return

@@ -32,7 +32,7 @@ METHODS = [
     ("contrastive", "zoo_methods._fewshot:ContrastiveTuning", "all",
      "few-shot, SetFit-style: contrastive tuning of the backbone on streamed in-batch pairs, then a logistic head",
      {"lr": 2e-5, "epochs": 1, "weight_decay": 0.01, "batch_size": 16, "warmup": 0.1, "schedule": "linear",
-      "patience": 1, "max_steps": 1000}),
+      "patience": 1, "iterations": 10, "max_steps": 1000}),
 ]
 
 

@@ -31,8 +31,9 @@ class PrototypicalNetwork(AdaptationMethod):
     ``-|x - p_c|^2 / (2 s^2) = (p_c . x) / s^2 - |p_c|^2 / (2 s^2) + const(x)``, with ``s^2`` the
     support set's mean squared distance to its own prototype per dimension (so scores are a
     shared-variance Gaussian posterior rather than arbitrarily sharp). The support set therefore
-    lives in the adapter: ``zoo predict`` needs no support images. Prototypes use the training
-    split only, so the validation metrics stay honest.
+    lives in the adapter: ``zoo predict`` needs no support images; ``zoo predict --support FOLDER``
+    uses the prototypes of another labelled set instead (even of other classes). Prototypes use
+    the training split only, so the validation metrics stay honest.
     """
 
     name = "protonet"
@@ -71,6 +72,15 @@ class PrototypicalNetwork(AdaptationMethod):
                              note=f"protonet: {num_classes} prototypes from {len(y)} training examples")
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
         return result
+
+    def set_support(self, model: TransferModel, features: torch.Tensor, labels: list[int], num_classes: int) -> None:
+        """Replace the stored prototypes with those of a support set given at prediction time
+        (its classes may differ from the training classes: a new linear head is built)."""
+        from zoo_core.engine.heads import LinearHead
+
+        head = LinearHead(features.shape[1], num_classes)
+        self.fit_features(head, features, labels, None, None, None)
+        model.head = head.eval()
 
 
 class EpisodicHead(nn.Module):
@@ -215,9 +225,11 @@ class ContrastiveTuning(AdaptationMethod):
     Pairs are streamed: each step embeds a class-balanced batch of ``batch_size`` examples and uses
     every pair within it (positives and negatives weighed equally), so memory is that of one
     batch whatever the data size (SetFit materialises its pair list, which grows with the square of
-    the examples). Steps default to SetFit's count for 20 pair iterations per example
-    (``ceil(40 n / batch_size)``, at most ``max_steps``); option ``steps`` sets them directly.
-    Runs in one process.
+    the examples). Steps: the count SetFit v0 takes for ``iterations`` (10) pair iterations per
+    example, ``ceil(2 * iterations * n / batch_size)`` (at most ``max_steps``, 1000); as each step
+    scores all ``batch_size * (batch_size - 1) / 2`` pairs of its batch, that is more pairs than
+    SetFit sees, for half its forward passes. Option ``steps`` sets the count directly. The word
+    embedding table stays frozen unless ``tune_embeddings`` is set. Runs in one process.
     """
 
     name = "contrastive"
@@ -225,6 +237,11 @@ class ContrastiveTuning(AdaptationMethod):
 
     def prepare(self, model: TransferModel) -> None:
         unfreeze(model)
+        embeddings = getattr(model.backbone.model, "get_input_embeddings", lambda: None)()
+        if embeddings is not None and not self.config.get("tune_embeddings", False):
+            # The vocabulary table is half of a small text encoder's weights, and a few examples
+            # touch a handful of its rows: AdamW over all of it costs time and adds nothing.
+            freeze(embeddings)
 
     def _batches(self, labels: list[int], batch_size: int, steps: int, seed: int):
         """Class-balanced index batches: a few classes, at least two examples of each where possible."""
@@ -265,7 +282,8 @@ class ContrastiveTuning(AdaptationMethod):
         batch_size = int(config.batch_size)
         steps = self.config.get("steps")
         if not steps:
-            steps = min(int(self.config.get("max_steps", 1000)), math.ceil(40 * len(train_y) / batch_size))
+            pairs_per_example = 2 * int(self.config.get("iterations", 10))
+            steps = min(int(self.config.get("max_steps", 1000)), math.ceil(pairs_per_example * len(train_y) / batch_size))
         steps = int(steps)
         params = [p for p in backbone.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -459,19 +459,37 @@ def _predict_items(net: TransferModel, method, items: Sequence[Any], *, batch_si
 
 
 def predict(adapter: str, inputs: Sequence[Any], *, zoo=None, top_k: int = 1, allow_base_mismatch: bool = False,
-            batch_size: int = 64) -> list[dict[str, Any]]:
-    """Predict labels for ``inputs`` (image paths or texts) with stored adapter ``adapter``."""
+            batch_size: int = 64, support: str | Path | None = None,
+            data_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Predict labels for ``inputs`` (image paths or texts) with stored adapter ``adapter``.
+
+    ``support``: labelled data (a class-folder tree or a text file) whose examples replace the
+    adapter's own support set, for methods that classify by comparison (``protonet``); its
+    classes become the labels, so a few examples of new classes are enough.
+    """
     from zoo_core.plugins import Zoo
 
     zoo = zoo or Zoo()
     net, method, metadata = load_trained_model(zoo, adapter, allow_base_mismatch=allow_base_mismatch)
+    labels = metadata["labels"]
+    if support is not None:
+        if not hasattr(method, "set_support"):
+            raise ZooError(f"adapter {metadata['ref']} was trained with '{method.name}', which cannot take a support set; "
+                           "--support works with adapters that classify by comparison (protonet)")
+        labelled = load_labelled(support, **(data_options or {}))
+        if labelled.modality != net.backbone.modality:
+            raise DataError(f"support set {support} holds {labelled.modality} data but adapter {metadata['ref']} "
+                            f"takes {net.backbone.modality} data")
+        labels = labelled.classes()
+        index = {label: i for i, label in enumerate(labels)}
+        features = extract_features(net.backbone, labelled.items, batch_size=batch_size)
+        method.set_support(net, features, _label_ids(labelled, index), len(labels))
     items = list(inputs)
     if net.backbone.modality == "image":
         missing = [item for item in items if not Path(item).is_file()]
         if missing:
             raise DataError(f"image not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     probabilities = _predict_items(net, method, items, batch_size=batch_size).softmax(-1)
-    labels = metadata["labels"]
     results = []
     k = max(1, min(top_k, len(labels)))
     for item, probs in zip(items, probabilities):
