@@ -284,9 +284,10 @@ def test_contrastive_pair_batches_are_bounded_and_class_balanced():
         assert len(batch) <= 16 and (counts[counts > 0] >= 2).all() and (counts > 0).sum() >= 2
 
 
-def test_fomaml_learns_to_ignore_a_distracting_feature():
+@pytest.mark.parametrize("tuned", ["fomaml", "protonet-episodes"])
+def test_episodic_methods_learn_to_ignore_a_distracting_feature(tuned):
     """Classes differ along one dimension; another, shared by all classes, varies ten times more.
-    Nearest-prototype misreads it; meta-learned adaptation must beat the prototypes on new data."""
+    Nearest-prototype misreads it; episodic training must beat the plain prototypes on new data."""
     from zoo_core.engine.heads import LinearHead
     from zoo_core.engine.train import TrainConfig
     from zoo_methods._fewshot import EpisodicHead, FirstOrderProtoMAML, PrototypicalNetwork
@@ -304,7 +305,10 @@ def test_fomaml_learns_to_ignore_a_distracting_feature():
     test_x, test_y = sample(200)
     proto = LinearHead(8, 4)
     PrototypicalNetwork().fit_features(proto, x, y.tolist(), None, None, None)
-    method = FirstOrderProtoMAML(meta_steps=60, inner_steps=5, inner_lr=0.1, hidden=16)
+    if tuned == "fomaml":
+        method = FirstOrderProtoMAML(meta_steps=60, inner_steps=5, inner_lr=0.1, hidden=16)
+    else:
+        method = PrototypicalNetwork(episodes=60, hidden=16)
     head = EpisodicHead(LinearHead(8, 4), 8, 16)
     method.fit_features(head, x, y.tolist(), None, None, TrainConfig(lr=1e-2))
     with torch.no_grad():
@@ -319,7 +323,9 @@ def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_
 
     from zoo_core.testing.tiny import write_image_folder
 
-    run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos-support", shots=4)
+    run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos-support", shots=4,
+                   method_options={"episodes": 10})  # the tuned embedding must carry over to the support set
+    assert any(note.startswith("protonet: 10 training episodes") for note in run.notes)
     support = write_image_folder(tmp_path / "support", classes=2, per_class=1, seed=5)
     for folder in support.iterdir():  # rename classes: the labels must come from the support set
         shutil.move(str(folder), str(support / f"new-{folder.name}"))

@@ -23,11 +23,29 @@ def prototype_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> 
     return prototypes / variance, -(prototypes ** 2).sum(1) / (2 * variance)
 
 
+def sample_episode(rng: random.Random, by_class: dict[int, list[int]], classes: list[int], ways: int):
+    """One episode: ``ways`` of ``classes`` (each with two or more examples), each split at random
+    into support (half, at least one) and query; returns (support, query) as lists of
+    (example index, slot in the episode)."""
+    support, query = [], []
+    for slot, c in enumerate(rng.sample(classes, min(ways, len(classes)))):
+        idx = by_class[c][:]
+        rng.shuffle(idx)
+        cut = max(1, len(idx) // 2)
+        support += [(i, slot) for i in idx[:cut]]
+        query += [(i, slot) for i in idx[cut:]]
+    return support, query
+
+
 class PrototypicalNetwork(AdaptationMethod):
     """Prototypical networks (Snell et al., 2017) on the frozen backbone: each class is the mean of
     its training examples' features; an input goes to the nearest prototype (squared Euclidean).
 
-    Nothing is trained by gradient. The classifier is written into the linear head exactly:
+    By default nothing is trained by gradient. With ``episodes`` (0) above zero, the episodic
+    fine-tuning of the paper runs first, on a zero-initialised residual adapter over the frozen
+    features (options ``hidden`` (128), ``ways`` (all classes), ``lr``): each episode classifies
+    its query examples by distance to its support prototypes. The classifier is written into the
+    linear head exactly:
     ``-|x - p_c|^2 / (2 s^2) = (p_c . x) / s^2 - |p_c|^2 / (2 s^2) + const(x)``, with ``s^2`` the
     support set's mean squared distance to its own prototype per dimension (so scores are a
     shared-variance Gaussian posterior rather than arbitrarily sharp). The support set therefore
@@ -41,35 +59,78 @@ class PrototypicalNetwork(AdaptationMethod):
     uses_feature_cache = True
 
     def prepare(self, model: TransferModel) -> None:
+        from zoo_core.engine.heads import LinearHead
+
         freeze(model.backbone)
-        unfreeze(model.head)
         model.backbone.eval()
+        if int(self.config.get("episodes") or 0) > 0:
+            if not isinstance(model.head, LinearHead):
+                raise ZooError("protonet writes its prototypes into the linear head; use --head linear")
+            model.head = EpisodicHead(model.head, model.head.fc.in_features, int(self.config.get("hidden", 128)))
+        unfreeze(model.head)
+
+    def _episodic_tuning(self, head: EpisodicHead, x: torch.Tensor, y: torch.Tensor, config) -> str:
+        """Snell et al.'s episodic training, on a residual adapter over the frozen features: each
+        episode's query examples are classified by distance to its support prototypes."""
+        episodes = int(self.config.get("episodes") or 0)
+        by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(head.classifier.fc.out_features)}
+        splittable = [c for c, idx in by_class.items() if len(idx) >= 2]
+        if len(splittable) < 2:
+            return "protonet: fewer than two classes have two examples, so no episode has a query set; not tuned"
+        ways = int(self.config.get("ways") or len(splittable))
+        rng = random.Random(config.seed if config is not None else 0)
+        optimizer = torch.optim.Adam([p for n, p in head.named_parameters() if not n.startswith("classifier.")],
+                                     lr=float(getattr(config, "lr", 1e-3)))
+        head.train()
+        for _ in range(episodes):
+            support, query = sample_episode(rng, by_class, splittable, ways)
+            slots = torch.tensor([slot for _, slot in support])
+            embedded = head.embed(x[[i for i, _ in support]])
+            prototypes = torch.stack([embedded[slots == k].mean(0) for k in range(int(slots.max()) + 1)])
+            distances = torch.cdist(head.embed(x[[i for i, _ in query]]), prototypes) ** 2
+            loss = nn.functional.cross_entropy(-distances, torch.tensor([slot for _, slot in query]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        head.eval()
+        return f"protonet: {episodes} training episodes of {min(ways, len(splittable))} classes"
 
     def fit_features(self, head, train_x, train_y, val_x, val_y, config):
         from zoo_core.engine.heads import LinearHead
         from zoo_core.engine.train import TrainResult
 
-        if not isinstance(head, LinearHead):
+        episodic = isinstance(head, EpisodicHead)
+        linear = head.classifier if episodic else head
+        if not isinstance(linear, LinearHead):
             raise ZooError("protonet writes its prototypes into the linear head; use --head linear")
         started = time.perf_counter()
         x = torch.as_tensor(train_x).double()
         y = torch.as_tensor(list(train_y), dtype=torch.long)
-        num_classes = head.fc.out_features
+        num_classes = linear.fc.out_features
         missing = [c for c in range(num_classes) if not (y == c).any()]
         if missing:
             raise ZooError(f"protonet needs at least one training example of every class; none for class ids {missing}")
+        tuned = ""
+        if episodic:
+            with torch.no_grad():
+                head.mean.copy_(x.mean(0).float())
+                head.scale.copy_(x.std(0, unbiased=False).clamp(min=1e-6).float())
+            tuned = self._episodic_tuning(head, x.float(), y, config)
+            with torch.no_grad():
+                x = head.embed(x.float()).double()
         weight, bias = prototype_classifier(x, y, num_classes)
         with torch.no_grad():
-            head.fc.weight.copy_(weight.to(head.fc.weight.dtype))
-            head.fc.bias.copy_(bias.to(head.fc.bias.dtype))
+            linear.fc.weight.copy_(weight.to(linear.fc.weight.dtype))
+            linear.fc.bias.copy_(bias.to(linear.fc.bias.dtype))
         history = []
         if val_x is not None and len(val_y):
             with torch.no_grad():
-                logits = head.eval()(torch.as_tensor(val_x).to(head.fc.weight.dtype))
+                logits = head.eval()(torch.as_tensor(val_x).to(linear.fc.weight.dtype))
             accuracy = float((logits.argmax(1) == torch.as_tensor(list(val_y))).double().mean())
             history.append({"epoch": 1, "val_accuracy": accuracy, "train_loss": 0.0})
         result = TrainResult(history=history, best_epoch=1, seconds=time.perf_counter() - started,
-                             note=f"protonet: {num_classes} prototypes from {len(y)} training examples")
+                             note=(tuned + "; " if tuned else "protonet: ")
+                             + f"{num_classes} prototypes from {len(y)} training examples")
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
         return result
 
@@ -78,9 +139,20 @@ class PrototypicalNetwork(AdaptationMethod):
         (its classes may differ from the training classes: a new linear head is built)."""
         from zoo_core.engine.heads import LinearHead
 
-        head = LinearHead(features.shape[1], num_classes)
-        self.fit_features(head, features, labels, None, None, None)
-        model.head = head.eval()
+        x = torch.as_tensor(features).double()
+        if isinstance(model.head, EpisodicHead):  # prototypes in the tuned embedding space
+            with torch.no_grad():
+                x = model.head.embed(x.float()).double()
+        head = LinearHead(x.shape[1], num_classes)
+        weight, bias = prototype_classifier(x, torch.as_tensor(list(labels), dtype=torch.long), num_classes)
+        with torch.no_grad():
+            head.fc.weight.copy_(weight.float())
+            head.fc.bias.copy_(bias.float())
+        if isinstance(model.head, EpisodicHead):
+            model.head.classifier = head
+        else:
+            model.head = head
+        model.head.eval()
 
 
 class EpisodicHead(nn.Module):
@@ -179,14 +251,8 @@ class FirstOrderProtoMAML(AdaptationMethod):
             note = "fomaml: fewer than two classes have two examples, so no episode has a query set; adapted without meta-training"
         query_losses = []
         for _ in range(meta_steps):
-            classes = rng.sample(splittable, min(ways, len(splittable)))
-            support, query = [], []
-            for slot, c in enumerate(classes):
-                idx = by_class[c][:]
-                rng.shuffle(idx)
-                cut = max(1, len(idx) // 2)
-                support += [(i, slot) for i in idx[:cut]]
-                query += [(i, slot) for i in idx[cut:]]
+            support, query = sample_episode(rng, by_class, splittable, ways)
+            classes = sorted({slot for _, slot in support})
             sx, sy = x[[i for i, _ in support]], torch.tensor([s for _, s in support])
             qx, qy = x[[i for i, _ in query]], torch.tensor([s for _, s in query])
             adapted = self._adapt(head, sx, sy, len(classes), inner_steps, inner_lr, adapter)
