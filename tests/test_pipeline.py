@@ -337,3 +337,14 @@ def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_
     lp = finetune(TINY_TEXT, text_file, method="linear_probe", zoo=tiny_zoo, name="lp-no-support")
     with pytest.raises(ZooError, match="cannot take a support set.*protonet"):
         predict(lp.adapter, ["good food"], zoo=tiny_zoo, support=text_file)
+
+
+def test_contrastive_takes_at_least_setfits_steps():
+    from zoo_methods._fewshot import ContrastiveTuning
+
+    method = ContrastiveTuning(iterations=10, max_steps=1000)
+    # 6 classes x 8: 168 positive and 960 negative pairs; SetFit oversamples to 1920 pairs = 120 batches of 16.
+    assert method.default_steps([c for c in range(6) for _ in range(8)], 16) == 120
+    # 2 classes x 8: SetFit takes 2 * 64 / 16 = 8 steps; 10 iterations per example give 20.
+    assert method.default_steps([c for c in range(2) for _ in range(8)], 16) == 20
+    assert ContrastiveTuning(max_steps=50).default_steps([c for c in range(6) for _ in range(8)], 16) == 50

@@ -291,11 +291,11 @@ class ContrastiveTuning(AdaptationMethod):
     Pairs are streamed: each step embeds a class-balanced batch of ``batch_size`` examples and uses
     every pair within it (positives and negatives weighed equally), so memory is that of one
     batch whatever the data size (SetFit materialises its pair list, which grows with the square of
-    the examples). Steps: the count SetFit v0 takes for ``iterations`` (10) pair iterations per
-    example, ``ceil(2 * iterations * n / batch_size)`` (at most ``max_steps``, 1000); as each step
-    scores all ``batch_size * (batch_size - 1) / 2`` pairs of its batch, that is more pairs than
-    SetFit sees, for half its forward passes. Option ``steps`` sets the count directly. The word
-    embedding table stays frozen unless ``tune_embeddings`` is set. Runs in one process.
+    the examples). Steps (:meth:`default_steps`): as many as SetFit's default run takes on the same
+    labels, and at least ``iterations`` (10) pair iterations per example; each step scores all
+    ``batch_size * (batch_size - 1) / 2`` pairs of its batch for ``batch_size`` forward passes
+    (SetFit: ``batch_size`` pairs for twice that). Option ``steps`` sets the count directly. The
+    word embedding table stays frozen unless ``tune_embeddings`` is set. Runs in one process.
     """
 
     name = "contrastive"
@@ -308,6 +308,17 @@ class ContrastiveTuning(AdaptationMethod):
             # The vocabulary table is half of a small text encoder's weights, and a few examples
             # touch a handful of its rows: AdamW over all of it costs time and adds nothing.
             freeze(embeddings)
+
+    def default_steps(self, labels: list[int], batch_size: int) -> int:
+        """Never fewer optimiser steps than SetFit's default run takes on these labels (one epoch
+        over its oversampled pair list: twice the larger of the positive and negative pair counts,
+        in batches), nor than ``iterations`` pair iterations per example; at most ``max_steps``."""
+        n = len(labels)
+        positives = sum(k * (k - 1) // 2 for k in (labels.count(c) for c in set(labels)))
+        negatives = n * (n - 1) // 2 - positives
+        setfit_steps = math.ceil(2 * max(positives, negatives) / batch_size)
+        iteration_steps = math.ceil(2 * int(self.config.get("iterations", 10)) * n / batch_size)
+        return min(int(self.config.get("max_steps", 1000)), max(setfit_steps, iteration_steps))
 
     def _batches(self, labels: list[int], batch_size: int, steps: int, seed: int):
         """Class-balanced index batches: a few classes, at least two examples of each where possible."""
@@ -347,10 +358,7 @@ class ContrastiveTuning(AdaptationMethod):
         prep = backbone.preprocessor(train=True)
         batch_size = int(config.batch_size)
         steps = self.config.get("steps")
-        if not steps:
-            pairs_per_example = 2 * int(self.config.get("iterations", 10))
-            steps = min(int(self.config.get("max_steps", 1000)), math.ceil(pairs_per_example * len(train_y) / batch_size))
-        steps = int(steps)
+        steps = int(steps or self.default_steps(list(train_y), batch_size))
         params = [p for p in backbone.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         scheduler = make_scheduler(optimizer, config, steps, steps)
