@@ -59,14 +59,10 @@ class PrototypicalNetwork(AdaptationMethod):
     uses_feature_cache = True
 
     def prepare(self, model: TransferModel) -> None:
-        from zoo_core.engine.heads import LinearHead
-
         freeze(model.backbone)
         model.backbone.eval()
         if int(self.config.get("episodes") or 0) > 0:
-            if not isinstance(model.head, LinearHead):
-                raise ZooError("protonet writes its prototypes into the linear head; use --head linear")
-            model.head = EpisodicHead(model.head, model.head.fc.in_features, int(self.config.get("hidden", 128)))
+            wrap_in_episodic_head(model, int(self.config.get("hidden", 128)), self.name)
         unfreeze(model.head)
 
     def _episodic_tuning(self, head: EpisodicHead, x: torch.Tensor, y: torch.Tensor, config) -> str:
@@ -179,6 +175,14 @@ class EpisodicHead(nn.Module):
         return self.classifier(self.embed(features))
 
 
+def wrap_in_episodic_head(model: TransferModel, hidden: int, method: str) -> None:
+    from zoo_core.engine.heads import LinearHead
+
+    if not isinstance(model.head, LinearHead):
+        raise ZooError(f"{method} initialises a linear classifier from class prototypes; use --head linear")
+    model.head = EpisodicHead(model.head, model.head.fc.in_features, hidden)
+
+
 class FirstOrderProtoMAML(AdaptationMethod):
     """Meta-learning over the user's own classes: first-order Proto-MAML (Finn et al. 2017;
     Triantafillou et al., Meta-Dataset 2020) on frozen backbone features.
@@ -199,13 +203,9 @@ class FirstOrderProtoMAML(AdaptationMethod):
     uses_feature_cache = True
 
     def prepare(self, model: TransferModel) -> None:
-        from zoo_core.engine.heads import LinearHead
-
         freeze(model.backbone)
         model.backbone.eval()
-        if not isinstance(model.head, LinearHead):
-            raise ZooError("fomaml adapts a linear classifier initialised from prototypes; use --head linear")
-        model.head = EpisodicHead(model.head, model.head.fc.in_features, int(self.config.get("hidden", 128)))
+        wrap_in_episodic_head(model, int(self.config.get("hidden", 128)), self.name)
         unfreeze(model.head)
 
     def _adapt(self, head: EpisodicHead, x, y, num_classes, steps: int, lr: float, params):
