@@ -306,10 +306,10 @@ def test_episodic_methods_learn_to_ignore_a_distracting_feature(tuned):
     proto = LinearHead(8, 4)
     PrototypicalNetwork().fit_features(proto, x, y.tolist(), None, None, None)
     if tuned == "fomaml":
-        method = FirstOrderProtoMAML(meta_steps=60, inner_steps=5, inner_lr=0.1, hidden=16)
+        method = FirstOrderProtoMAML(meta_steps=60, hidden=16)
     else:
         method = PrototypicalNetwork(episodes=60, hidden=16)
-    head = EpisodicHead(LinearHead(8, 4), 8, 16)
+    head = EpisodicHead(LinearHead(8, 4), 8, 16, normalize=tuned == "fomaml")
     method.fit_features(head, x, y.tolist(), None, None, TrainConfig(lr=1e-2))
     with torch.no_grad():
         accuracy = lambda h: float((h(test_x).argmax(1) == test_y).float().mean())  # noqa: E731

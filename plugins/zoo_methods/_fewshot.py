@@ -110,7 +110,7 @@ class PrototypicalNetwork(AdaptationMethod):
         if episodic:
             with torch.no_grad():
                 head.mean.copy_(x.mean(0).float())
-                head.scale.copy_(x.std(0, unbiased=False).clamp(min=1e-6).float())
+                head.scale.fill_(feature_scale(x))
             tuned = self._episodic_tuning(head, x.float(), y, config)
             with torch.no_grad():
                 x = head.embed(x.float()).double()
@@ -152,11 +152,12 @@ class PrototypicalNetwork(AdaptationMethod):
 
 
 class EpisodicHead(nn.Module):
-    """Standardise, a residual bottleneck MLP (zero-initialised: starts as the identity), then the
-    zoo's linear head. What :class:`FirstOrderProtoMAML` meta-learns and adapts."""
+    """Centre and scale, a residual bottleneck MLP (zero-initialised: starts as the identity), then the
+    zoo's linear head: what protonet's episodic tuning and :class:`FirstOrderProtoMAML` train."""
 
-    def __init__(self, classifier: nn.Module, in_features: int, hidden: int):
+    def __init__(self, classifier: nn.Module, in_features: int, hidden: int, normalize: bool = False):
         super().__init__()
+        self.normalize = normalize  # L2-normalise the embedding (cosine classifiers)
         self.register_buffer("mean", torch.zeros(in_features))
         self.register_buffer("scale", torch.ones(in_features))
         self.down = nn.Linear(in_features, hidden)
@@ -169,33 +170,45 @@ class EpisodicHead(nn.Module):
         p = params or dict(self.named_parameters())
         z = (features - self.mean) / self.scale
         hidden = nn.functional.relu(nn.functional.linear(z, p["down.weight"], p["down.bias"]))
-        return z + nn.functional.linear(hidden, p["up.weight"], p["up.bias"])
+        out = z + nn.functional.linear(hidden, p["up.weight"], p["up.bias"])
+        return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(features))
 
 
-def wrap_in_episodic_head(model: TransferModel, hidden: int, method: str) -> None:
+def feature_scale(x: torch.Tensor) -> float:
+    """One scale for all dimensions: the root mean squared deviation from the mean. Per-dimension
+    standardisation from a few examples blows up the dimensions that happen to barely vary."""
+    return max(float(((x - x.mean(0)) ** 2).mean().sqrt()), 1e-6)
+
+
+def wrap_in_episodic_head(model: TransferModel, hidden: int, method: str, normalize: bool = False) -> None:
     from zoo_core.engine.heads import LinearHead
 
     if not isinstance(model.head, LinearHead):
         raise ZooError(f"{method} initialises a linear classifier from class prototypes; use --head linear")
-    model.head = EpisodicHead(model.head, model.head.fc.in_features, hidden)
+    model.head = EpisodicHead(model.head, model.head.fc.in_features, hidden, normalize)
 
 
 class FirstOrderProtoMAML(AdaptationMethod):
     """Meta-learning over the user's own classes: first-order Proto-MAML (Finn et al. 2017;
     Triantafillou et al., Meta-Dataset 2020) on frozen backbone features.
 
-    Each episode draws ``ways`` classes and splits their training examples into support and query;
-    the classifier starts from the support prototypes (the protonet rule, so labels need no fixed
-    order), takes ``inner_steps`` SGD steps on the support set, and the query loss at the adapted
-    weights updates the shared residual feature adapter (first-order: no second derivatives).
-    After ``meta_steps`` episodes the model adapts the same way on all training examples. With one
-    example per class there is no query set: the method then adapts without meta-training and says so.
+    The model: centred and scaled features, a residual feature adapter (zero-initialised), L2
+    normalisation, and a cosine classifier (``temperature`` x the dot product with unit class
+    vectors). Each episode draws ``ways`` classes and splits their training examples into support
+    and query; the classifier starts from the support prototypes (so labels need no fixed order)
+    and takes ``inner_steps`` SGD steps on the support set; the query loss at the adapted
+    classifier then updates the adapter (first-order: the adapted classifier counts as a constant;
+    as in ANIL, Raghu et al. 2020, only the classifier adapts in the inner loop). After
+    ``meta_steps`` episodes the classifier is initialised and adapted the same way on all
+    training examples. With one example per class there is no query set: the method then adapts
+    without meta-training and says so.
 
-    Options: ``meta_steps`` (100), ``inner_steps`` (5), ``inner_lr`` (0.05), ``ways`` (all classes),
-    ``hidden`` (128), ``final_steps`` (2 x inner_steps). ``lr`` is the outer (Adam) learning rate.
+    Options: ``meta_steps`` (100), ``inner_steps`` (5), ``inner_lr`` (0.01), ``temperature`` (10),
+    ``ways`` (all classes), ``hidden`` (128), ``final_steps`` (2 x inner_steps). ``lr`` is the
+    outer (Adam) learning rate.
     """
 
     name = "fomaml"
@@ -205,23 +218,24 @@ class FirstOrderProtoMAML(AdaptationMethod):
     def prepare(self, model: TransferModel) -> None:
         freeze(model.backbone)
         model.backbone.eval()
-        wrap_in_episodic_head(model, int(self.config.get("hidden", 128)), self.name)
+        wrap_in_episodic_head(model, int(self.config.get("hidden", 128)), self.name, normalize=True)
         unfreeze(model.head)
 
-    def _adapt(self, head: EpisodicHead, x, y, num_classes, steps: int, lr: float, params):
-        """Prototype init of the classifier, then ``steps`` SGD steps on (x, y); returns the
-        adapted tensors (adapter and classifier) as a dict, differentiable w.r.t. nothing."""
-        params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-        with torch.no_grad():
-            weight, bias = prototype_classifier(head.embed(x, params).double(), y, num_classes)
-        params["classifier.fc.weight"] = weight.float().requires_grad_()
-        params["classifier.fc.bias"] = bias.float().requires_grad_()
+    def _adapt(self, embedded: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int):
+        """Classifier from the unit prototypes of ``embedded`` (scaled by the temperature), then
+        ``steps`` SGD steps of cross-entropy on (embedded, y); returns (weight, bias), detached."""
+        embedded = embedded.detach()
+        temperature = float(self.config.get("temperature", 10.0))
+        lr = float(self.config.get("inner_lr", 0.01))
+        prototypes = torch.stack([embedded[y == c].mean(0) for c in range(num_classes)])
+        weight = (temperature * nn.functional.normalize(prototypes, dim=-1)).requires_grad_()
+        bias = torch.zeros(num_classes, requires_grad=True)
         for _ in range(steps):
-            logits = nn.functional.linear(head.embed(x, params), params["classifier.fc.weight"],
-                                          params["classifier.fc.bias"])
-            grads = torch.autograd.grad(nn.functional.cross_entropy(logits, y), list(params.values()))
-            params = {k: (v - lr * g).detach().requires_grad_() for (k, v), g in zip(params.items(), grads)}
-        return params
+            loss = nn.functional.cross_entropy(nn.functional.linear(embedded, weight, bias), y)
+            grad_w, grad_b = torch.autograd.grad(loss, [weight, bias])
+            weight = (weight - lr * grad_w).detach().requires_grad_()
+            bias = (bias - lr * grad_b).detach().requires_grad_()
+        return weight.detach(), bias.detach()
 
     def fit_features(self, head, train_x, train_y, val_x, val_y, config):
         from zoo_core.engine.train import TrainResult
@@ -235,48 +249,44 @@ class FirstOrderProtoMAML(AdaptationMethod):
             raise ZooError(f"fomaml needs at least one training example of every class; none for class ids {missing}")
         with torch.no_grad():
             head.mean.copy_(x.mean(0))
-            head.scale.copy_(x.std(0, unbiased=False).clamp(min=1e-6))
+            head.scale.fill_(feature_scale(x))
         inner_steps = int(self.config.get("inner_steps", 5))
-        inner_lr = float(self.config.get("inner_lr", 0.05))
         meta_steps = int(self.config.get("meta_steps", 100))
         ways = min(num_classes, int(self.config.get("ways") or num_classes))
         rng = random.Random(config.seed if config is not None else 0)
         by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(num_classes)}
         splittable = [c for c, idx in by_class.items() if len(idx) >= 2]
-        adapter = {k: p for k, p in head.named_parameters() if not k.startswith("classifier.")}
-        optimizer = torch.optim.Adam(adapter.values(), lr=float(getattr(config, "lr", 1e-3)))
-        history, note = [], ""
+        adapter = [p for k, p in head.named_parameters() if not k.startswith("classifier.")]
+        optimizer = torch.optim.Adam(adapter, lr=float(getattr(config, "lr", 1e-3)))
+        note = ""
         if len(splittable) < 2:
             meta_steps = 0
             note = "fomaml: fewer than two classes have two examples, so no episode has a query set; adapted without meta-training"
         query_losses = []
+        head.train()
         for _ in range(meta_steps):
             support, query = sample_episode(rng, by_class, splittable, ways)
-            classes = sorted({slot for _, slot in support})
-            sx, sy = x[[i for i, _ in support]], torch.tensor([s for _, s in support])
-            qx, qy = x[[i for i, _ in query]], torch.tensor([s for _, s in query])
-            adapted = self._adapt(head, sx, sy, len(classes), inner_steps, inner_lr, adapter)
-            logits = nn.functional.linear(head.embed(qx, adapted), adapted["classifier.fc.weight"],
-                                          adapted["classifier.fc.bias"])
-            loss = nn.functional.cross_entropy(logits, qy)
-            grads = torch.autograd.grad(loss, [adapted[k] for k in adapter])
+            sy = torch.tensor([slot for _, slot in support])
+            weight, bias = self._adapt(head.embed(x[[i for i, _ in support]]), sy, int(sy.max()) + 1, inner_steps)
+            logits = nn.functional.linear(head.embed(x[[i for i, _ in query]]), weight, bias)
+            loss = nn.functional.cross_entropy(logits, torch.tensor([slot for _, slot in query]))
             optimizer.zero_grad()
-            for param, grad in zip(adapter.values(), grads):  # first-order: the adapted point's gradient
-                param.grad = grad
+            loss.backward()
             optimizer.step()
             query_losses.append(float(loss.detach()))
-        final = self._adapt(head, x, y, num_classes, int(self.config.get("final_steps", 2 * inner_steps)),
-                            inner_lr, adapter)
+        head.eval()
         with torch.no_grad():
-            for name, param in head.named_parameters():
-                param.copy_(final[name])
+            embedded = head.embed(x)
+        weight, bias = self._adapt(embedded, y, num_classes, int(self.config.get("final_steps", 2 * inner_steps)))
+        with torch.no_grad():
+            head.classifier.fc.weight.copy_(weight)
+            head.classifier.fc.bias.copy_(bias)
         record = {"epoch": 1, "train_loss": sum(query_losses[-10:]) / max(1, len(query_losses[-10:]))}
         if val_x is not None and val_y is not None and len(val_y):
             with torch.no_grad():
-                predictions = head.eval()(torch.as_tensor(val_x).float()).argmax(1)
+                predictions = head(torch.as_tensor(val_x).float()).argmax(1)
             record["val_accuracy"] = float((predictions == torch.as_tensor(list(val_y))).double().mean())
-        history.append(record)
-        result = TrainResult(history=history, best_epoch=1, seconds=time.perf_counter() - started,
+        result = TrainResult(history=[record], best_epoch=1, seconds=time.perf_counter() - started,
                              note=note or f"fomaml: {meta_steps} episodes of {ways} classes, then {inner_steps}-step "
                                           f"adaptation on {len(y)} examples")
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
