@@ -10,10 +10,11 @@ features. Reported: weighted Kendall tau between each scorer and test accuracy, 
 control ranks below every pre-trained model, and the scoring time as a ratio of the probe time
 (the baseline, measured in the same run).
 
-    python benchmarks/recommend_tau.py [--dataset flowers|trec] [--items 1500] [--bootstrap 1000]
+    python benchmarks/recommend_tau.py [--dataset flowers|trec] [--items 1500] [--bootstrap 1000] [--lora-epochs 2]
 
-Set ZOO_HOME to the home of an earlier `zoo recommend --budget-seconds 0` on flowers to reuse its
-cached features of all images.
+``--lora-epochs N`` also fine-tunes every candidate and control with zoo's LoRA (defaults, N
+epochs, early stopping on the same validation part) and reports the scorers' tau against it.
+
 """
 
 from __future__ import annotations
@@ -29,12 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need  # noqa: E402
 
 
+def bootstrap_ci(correct, rng, resamples: int) -> list[float]:
+    """95 % percentile interval of the accuracy over ``resamples`` resamples of the test examples."""
+    boot = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(resamples)]
+    return [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["flowers", "trec"], default="flowers",
                         help="trec: the second task (coarse labels, official training file), text candidates")
     parser.add_argument("--items", type=int, default=1500)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--lora-epochs", type=int, default=0,
+                        help="also fine-tune each candidate (and control) with zoo's LoRA for this many epochs")
     parser.add_argument("--out")
     args = parser.parse_args()
     args.out = args.out or str(ROOT / "benchmarks" / "results" / f"recommend_tau_{args.dataset}.json")
@@ -85,11 +94,9 @@ def main() -> None:
             torch.manual_seed(0)
             backbone = build_backbone(zoo, entry, pretrained=pretrained).eval()
             started = time.perf_counter()
-            if pretrained:  # all images, so that a recommend run's cache is reused
-                features = extract_features(backbone, data.items, batch_size=64)[sample].double().numpy()
-            else:
-                features = extract_features(backbone, [data.items[i] for i in sample], batch_size=64,
-                                            use_cache=False).double().numpy()
+            # The sample only (a third of flowers); random-weight features are not worth caching.
+            features = extract_features(backbone, [data.items[i] for i in sample], batch_size=64,
+                                        use_cache=pretrained).double().numpy()
             extract_seconds = time.perf_counter() - started
 
             started = time.perf_counter()
@@ -100,12 +107,24 @@ def main() -> None:
                 predicted = head(torch.from_numpy(features[test]).float()).argmax(1).numpy()
             probe_seconds = time.perf_counter() - started
             correct = (predicted == y[test]).astype(float)
-            boot = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(args.bootstrap)]
             row = {"model": entry.id, "weights": "pretrained" if pretrained else "random",
-                   "accuracy": round(float(correct.mean()), 4),
-                   "ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
+                   "accuracy": round(float(correct.mean()), 4), "ci95": bootstrap_ci(correct, rng, args.bootstrap),
                    "extract_seconds": round(extract_seconds, 1), "probe_seconds": round(probe_seconds, 2),
                    "scores": {}, "score_seconds": {}}
+            if args.lora_epochs:
+                from zoo_core.data import DataSplits
+                from zoo_core.engine.pipeline import finetune
+
+                part = lambda idx: data.subset([sample[i] for i in idx])  # noqa: E731
+                splits = DataSplits(train=part(fit), val=part(val), test=part(test), label_names=names, notes=[])
+                started = time.perf_counter()
+                tuned = finetune(entry.id, splits, method="lora", pretrained=pretrained, seed=0, save=False,
+                                 epochs=args.lora_epochs)
+                matrix = np.array(tuned.metrics["confusion_matrix"])
+                hits = np.r_[np.ones(int(np.trace(matrix))), np.zeros(int(matrix.sum() - np.trace(matrix)))]
+                row.update({"lora_accuracy": round(float(hits.mean()), 4),
+                            "lora_ci95": bootstrap_ci(hits, rng, args.bootstrap),
+                            "lora_seconds": round(time.perf_counter() - started, 1)})
             for name, scorer in scorers.items():
                 started = time.perf_counter()
                 row["scores"][name] = float(scorer.score(features[train], y[train]))
@@ -115,6 +134,7 @@ def main() -> None:
 
     accuracies = np.array([r["accuracy"] for r in rows])
     pretrained = np.array([r["weights"] == "pretrained" for r in rows])
+    lora = np.array([r["lora_accuracy"] for r in rows]) if args.lora_epochs else None
     summary = {}
     for name in scorers:
         scores = np.array([r["scores"][name] for r in rows])
@@ -123,9 +143,13 @@ def main() -> None:
             "controls_below_all_pretrained": bool(scores[~pretrained].max() < scores[pretrained].min()),
             "score_seconds_total": round(sum(r["score_seconds"][name] for r in rows), 2),
         }
+        if lora is not None:
+            summary[name]["weighted_tau_lora"] = round(float(weighted_kendall_tau(scores, lora)), 4)
     probe_total = sum(r["probe_seconds"] + r["extract_seconds"] for r in rows)
+    lora_total = sum(r.get("lora_seconds", 0.0) for r in rows)
     dump(Path(args.out), {"dataset": args.dataset, "items": len(sample), "rows": rows, "scorers": summary,
-                          "probe_seconds_total": round(probe_total, 1)})
+                          "probe_seconds_total": round(probe_total, 1), "lora_epochs": args.lora_epochs,
+                          "lora_seconds_total": round(lora_total, 1)})
     print("\n| model | weights | test accuracy | 95% CI | " + " | ".join(scorers) + " |")
     print("|---|---|---|---|" + "---|" * len(scorers))
     for r in rows:
@@ -136,6 +160,17 @@ def main() -> None:
     for name, s in summary.items():
         print(f"| {name} | {s['weighted_tau']:.4f} | {s['controls_below_all_pretrained']} | {s['score_seconds_total']} |")
     print(f"\nfeature extraction + linear probes of all candidates (baseline): {probe_total:.1f} s")
+    if lora is not None:
+        print(f"\n| model | weights | LoRA ({args.lora_epochs} epochs) test accuracy | 95% CI | s |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['model']} | {r['weights']} | {r['lora_accuracy']:.4f} | "
+                  f"{r['lora_ci95'][0]:.3f}-{r['lora_ci95'][1]:.3f} | {r['lora_seconds']} |")
+        print("\n| scorer | weighted tau vs LoRA accuracy |\n|---|---|")
+        for name, s in summary.items():
+            print(f"| {name} | {s['weighted_tau_lora']:.4f} |")
+        print(f"\nLoRA fine-tuning of all candidates and controls: {lora_total:.1f} s; "
+              f"with the probes: {lora_total + probe_total:.1f} s")
 
 
 if __name__ == "__main__":
