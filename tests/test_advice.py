@@ -19,6 +19,7 @@ def test_cited_numbers_are_the_measured_ones():
 
 def test_advice_by_examples_per_class():
     assert advise(4, 5, "image").method == "protonet"
+    assert advise(8, 22, "text").method == "contrastive"
     assert advise(40, 5, "text").method == "linear_probe"
     assert advise(400, 22, "text").method == "lora"
     assert advise(4000, 5, "image").method == "full"
