@@ -306,7 +306,7 @@ def test_episodic_methods_learn_to_ignore_a_distracting_feature(tuned):
     proto = LinearHead(8, 4)
     PrototypicalNetwork().fit_features(proto, x, y.tolist(), None, None, None)
     if tuned == "fomaml":
-        method = FirstOrderProtoMAML(meta_steps=60, hidden=16)
+        method = FirstOrderProtoMAML(meta_steps=60, hidden=16, inner_lr=0.01)
     else:
         method = PrototypicalNetwork(episodes=60, hidden=16)
     head = EpisodicHead(LinearHead(8, 4), 8, 16, normalize=tuned == "fomaml")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 
 import torch
 from torch import nn
 
+from zoo_core.engine.heads import LinearHead
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import ZooError
@@ -21,6 +23,13 @@ def prototype_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> 
     spread = ((x - prototypes[y]) ** 2).sum(1).mean() / x.shape[1]
     variance = float(spread) if float(spread) > 0 else 1.0
     return prototypes / variance, -(prototypes ** 2).sum(1) / (2 * variance)
+
+
+def episode_classes(y: torch.Tensor, num_classes: int) -> tuple[dict[int, list[int]], list[int]]:
+    """Example indices per class, and the classes with two or more examples (those an episode can
+    split into support and query)."""
+    by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(num_classes)}
+    return by_class, [c for c, idx in by_class.items() if len(idx) >= 2]
 
 
 def sample_episode(rng: random.Random, by_class: dict[int, list[int]], classes: list[int], ways: int):
@@ -69,8 +78,7 @@ class PrototypicalNetwork(AdaptationMethod):
         """Snell et al.'s episodic training, on a residual adapter over the frozen features: each
         episode's query examples are classified by distance to its support prototypes."""
         episodes = int(self.config.get("episodes") or 0)
-        by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(head.classifier.fc.out_features)}
-        splittable = [c for c, idx in by_class.items() if len(idx) >= 2]
+        by_class, splittable = episode_classes(y, head.classifier.fc.out_features)
         if len(splittable) < 2:
             return "protonet: fewer than two classes have two examples, so no episode has a query set; not tuned"
         ways = int(self.config.get("ways") or len(splittable))
@@ -92,7 +100,6 @@ class PrototypicalNetwork(AdaptationMethod):
         return f"protonet: {episodes} training episodes of {min(ways, len(splittable))} classes"
 
     def fit_features(self, head, train_x, train_y, val_x, val_y, config):
-        from zoo_core.engine.heads import LinearHead
         from zoo_core.engine.train import TrainResult
 
         episodic = isinstance(head, EpisodicHead)
@@ -133,8 +140,6 @@ class PrototypicalNetwork(AdaptationMethod):
     def set_support(self, model: TransferModel, features: torch.Tensor, labels: list[int], num_classes: int) -> None:
         """Replace the stored prototypes with those of a support set given at prediction time
         (its classes may differ from the training classes: a new linear head is built)."""
-        from zoo_core.engine.heads import LinearHead
-
         x = torch.as_tensor(features).double()
         if isinstance(model.head, EpisodicHead):  # prototypes in the tuned embedding space
             with torch.no_grad():
@@ -166,11 +171,9 @@ class EpisodicHead(nn.Module):
         nn.init.zeros_(self.up.bias)
         self.classifier = classifier
 
-    def embed(self, features: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        p = params or dict(self.named_parameters())
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
         z = (features - self.mean) / self.scale
-        hidden = nn.functional.relu(nn.functional.linear(z, p["down.weight"], p["down.bias"]))
-        out = z + nn.functional.linear(hidden, p["up.weight"], p["up.bias"])
+        out = z + self.up(nn.functional.relu(self.down(z)))
         return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -184,8 +187,6 @@ def feature_scale(x: torch.Tensor) -> float:
 
 
 def wrap_in_episodic_head(model: TransferModel, hidden: int, method: str, normalize: bool = False) -> None:
-    from zoo_core.engine.heads import LinearHead
-
     if not isinstance(model.head, LinearHead):
         raise ZooError(f"{method} initialises a linear classifier from class prototypes; use --head linear")
     model.head = EpisodicHead(model.head, model.head.fc.in_features, hidden, normalize)
@@ -206,7 +207,7 @@ class FirstOrderProtoMAML(AdaptationMethod):
     training examples. With one example per class there is no query set: the method then adapts
     without meta-training and says so.
 
-    Options: ``meta_steps`` (100), ``inner_steps`` (5), ``inner_lr`` (0.01), ``temperature`` (10),
+    Options: ``meta_steps`` (100), ``inner_steps`` (5), ``inner_lr`` (0.05), ``temperature`` (10),
     ``ways`` (all classes), ``hidden`` (128), ``final_steps`` (2 x inner_steps). ``lr`` is the
     outer (Adam) learning rate.
     """
@@ -226,7 +227,7 @@ class FirstOrderProtoMAML(AdaptationMethod):
         ``steps`` SGD steps of cross-entropy on (embedded, y); returns (weight, bias), detached."""
         embedded = embedded.detach()
         temperature = float(self.config.get("temperature", 10.0))
-        lr = float(self.config.get("inner_lr", 0.01))
+        lr = float(self.config.get("inner_lr", 0.05))
         prototypes = torch.stack([embedded[y == c].mean(0) for c in range(num_classes)])
         weight = (temperature * nn.functional.normalize(prototypes, dim=-1)).requires_grad_()
         bias = torch.zeros(num_classes, requires_grad=True)
@@ -254,8 +255,7 @@ class FirstOrderProtoMAML(AdaptationMethod):
         meta_steps = int(self.config.get("meta_steps", 100))
         ways = min(num_classes, int(self.config.get("ways") or num_classes))
         rng = random.Random(config.seed if config is not None else 0)
-        by_class = {c: (y == c).nonzero().flatten().tolist() for c in range(num_classes)}
-        splittable = [c for c, idx in by_class.items() if len(idx) >= 2]
+        by_class, splittable = episode_classes(y, num_classes)
         adapter = [p for k, p in head.named_parameters() if not k.startswith("classifier.")]
         optimizer = torch.optim.Adam(adapter, lr=float(getattr(config, "lr", 1e-3)))
         note = ""
@@ -353,8 +353,6 @@ class ContrastiveTuning(AdaptationMethod):
         from zoo_methods._lbfgs import fit_logistic_head
         from zoo_methods._impl import LinearProbe
 
-        from zoo_core.engine.heads import LinearHead
-
         if not isinstance(model.head, LinearHead):
             raise ZooError("contrastive fits a logistic-regression head on the tuned embeddings; use --head linear")
         if accelerator.num_processes > 1:
@@ -374,7 +372,7 @@ class ContrastiveTuning(AdaptationMethod):
         scheduler = make_scheduler(optimizer, config, steps, steps)
         backbone.train()
         losses, seen = [], 0
-        show = config.progress and __import__("sys").stderr.isatty()
+        show = config.progress and sys.stderr.isatty()
         bar = None
         if show:
             from tqdm.auto import tqdm

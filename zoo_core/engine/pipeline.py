@@ -231,15 +231,15 @@ def finetune(
     else:
         train_prep, eval_prep = backbone.preprocessor(train=True), backbone.preprocessor(train=False)
         workers = config.num_workers
-        train_loader = item_loader(train_data.items, y_train, train_prep, batch_size=config.batch_size, shuffle=True,
-                                   seed=seed, num_workers=workers)
-        val_loader = (item_loader(splits.val.items, y_val, eval_prep, batch_size=config.batch_size, shuffle=False,
-                                  seed=seed, num_workers=workers) if splits.val is not None else None)
         own_loop = getattr(adaptation, "fit_items", None)
         result = own_loop(net, train_data.items, y_train, splits.val.items if splits.val is not None else None, y_val,
                           replace(config, refit_on_val=eval_split != "validation"), accelerator=accelerator,
                           log=log) if own_loop else None
         if result is None:
+            train_loader = item_loader(train_data.items, y_train, train_prep, batch_size=config.batch_size,
+                                       shuffle=True, seed=seed, num_workers=workers)
+            val_loader = (item_loader(splits.val.items, y_val, eval_prep, batch_size=config.batch_size, shuffle=False,
+                                      seed=seed, num_workers=workers) if splits.val is not None else None)
             result = trainer.fit(net, adaptation, train_loader, val_loader, num_classes=len(label_names),
                                  train_labels=torch.tensor(y_train))
         elif result.note:

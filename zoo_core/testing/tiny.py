@@ -32,10 +32,9 @@ def _tiny_bert(folder: Path) -> Path:
     torch.manual_seed(0)
     out = folder / "tiny_bert"
     out.mkdir(parents=True, exist_ok=True)
-    vocab = out / "vocab.txt"
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
-    vocab.write_text("\n".join(words) + "\n")
-    # transformers 5 ignores vocab_file= here (every word became [UNK]): pass the vocabulary itself.
+    # transformers 5 ignores vocab_file= here (every word became [UNK]): pass the vocabulary itself;
+    # save_pretrained stores it in tokenizer.json.
     tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)}, do_lower_case=True)
     config = BertConfig(vocab_size=len(TINY_WORDS) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=37, max_position_embeddings=64)
