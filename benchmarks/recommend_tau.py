@@ -11,9 +11,17 @@ control ranks below every pre-trained model, and the scoring time as a ratio of 
 (the baseline, measured in the same run).
 
     python benchmarks/recommend_tau.py [--dataset flowers|trec] [--items 1500] [--bootstrap 1000] [--lora-epochs 2]
+    python benchmarks/recommend_tau.py --controls-only --seeds 0,1,2 --lora-epochs 2
 
 ``--lora-epochs N`` also fine-tunes every candidate and control with zoo's LoRA (defaults, N
 epochs, early stopping on the same validation part) and reports the scorers' tau against it.
+
+``--seeds`` repeats every run with each seed (the random weights of a control and LoRA's training
+seed): a control's accuracy depends on which random network it is, a noise the test-set bootstrap
+cannot see. With several seeds the script prints, for every pair of controls, whether their
+accuracies differ beyond that noise (the ranges over seeds are disjoint) and whether each scorer
+orders the pair the same way (its mean score over seeds; "scores overlap" where the scorer's own
+ranges over seeds overlap).
 
 """
 
@@ -44,9 +52,15 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--lora-epochs", type=int, default=0,
                         help="also fine-tune each candidate (and control) with zoo's LoRA for this many epochs")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated seeds: random weights of the controls and LoRA's seed (default 0)")
+    parser.add_argument("--controls-only", action="store_true",
+                        help="run the random-weight controls only (with --seeds: the init-noise study)")
     parser.add_argument("--out")
     args = parser.parse_args()
-    args.out = args.out or str(ROOT / "benchmarks" / "results" / f"recommend_tau_{args.dataset}.json")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    suffix = "_controls" if args.controls_only else ""
+    args.out = args.out or str(ROOT / "benchmarks" / "results" / f"recommend_tau_{args.dataset}{suffix}.json")
     need(DATA / args.dataset)
 
     import torch
@@ -89,48 +103,48 @@ def main() -> None:
 
     rows = []
     rng = np.random.default_rng(0)
-    for entry in entries:
-        for pretrained in (True, False):
-            torch.manual_seed(0)
-            backbone = build_backbone(zoo, entry, pretrained=pretrained).eval()
-            started = time.perf_counter()
-            # The sample only (a third of flowers); random-weight features are not worth caching.
-            features = extract_features(backbone, [data.items[i] for i in sample], batch_size=64,
-                                        use_cache=pretrained).double().numpy()
-            extract_seconds = time.perf_counter() - started
+    for entry, pretrained, seed in [(e, p, s) for e in entries for p in (True, False) for s in seeds
+                                    if not (p and args.controls_only)]:
+        torch.manual_seed(seed)
+        backbone = build_backbone(zoo, entry, pretrained=pretrained).eval()
+        started = time.perf_counter()
+        # The sample only (a third of flowers); random-weight features are not worth caching.
+        features = extract_features(backbone, [data.items[i] for i in sample], batch_size=64,
+                                    use_cache=pretrained).double().numpy()
+        extract_seconds = time.perf_counter() - started
 
-            started = time.perf_counter()
-            head = LinearHead(features.shape[1], len(names))
-            fit_logistic_head(head, torch.from_numpy(features[fit]), y[fit].tolist(), torch.from_numpy(features[val]),
-                              y[val].tolist(), TrainConfig(), LinearProbe.L2_GRID)
-            with torch.no_grad():
-                predicted = head(torch.from_numpy(features[test]).float()).argmax(1).numpy()
-            probe_seconds = time.perf_counter() - started
-            correct = (predicted == y[test]).astype(float)
-            row = {"model": entry.id, "weights": "pretrained" if pretrained else "random",
-                   "accuracy": round(float(correct.mean()), 4), "ci95": bootstrap_ci(correct, rng, args.bootstrap),
-                   "extract_seconds": round(extract_seconds, 1), "probe_seconds": round(probe_seconds, 2),
-                   "scores": {}, "score_seconds": {}}
-            if args.lora_epochs:
-                from zoo_core.data import DataSplits
-                from zoo_core.engine.pipeline import finetune
+        started = time.perf_counter()
+        head = LinearHead(features.shape[1], len(names))
+        fit_logistic_head(head, torch.from_numpy(features[fit]), y[fit].tolist(), torch.from_numpy(features[val]),
+                          y[val].tolist(), TrainConfig(), LinearProbe.L2_GRID)
+        with torch.no_grad():
+            predicted = head(torch.from_numpy(features[test]).float()).argmax(1).numpy()
+        probe_seconds = time.perf_counter() - started
+        correct = (predicted == y[test]).astype(float)
+        row = {"model": entry.id, "weights": "pretrained" if pretrained else "random", "seed": seed,
+               "accuracy": round(float(correct.mean()), 4), "ci95": bootstrap_ci(correct, rng, args.bootstrap),
+               "extract_seconds": round(extract_seconds, 1), "probe_seconds": round(probe_seconds, 2),
+               "scores": {}, "score_seconds": {}}
+        if args.lora_epochs:
+            from zoo_core.data import DataSplits
+            from zoo_core.engine.pipeline import finetune
 
-                part = lambda idx: data.subset([sample[i] for i in idx])  # noqa: E731
-                splits = DataSplits(train=part(fit), val=part(val), test=part(test), label_names=names, notes=[])
-                started = time.perf_counter()
-                tuned = finetune(entry.id, splits, method="lora", pretrained=pretrained, seed=0, save=False,
-                                 epochs=args.lora_epochs)
-                matrix = np.array(tuned.metrics["confusion_matrix"])
-                hits = np.r_[np.ones(int(np.trace(matrix))), np.zeros(int(matrix.sum() - np.trace(matrix)))]
-                row.update({"lora_accuracy": round(float(hits.mean()), 4),
-                            "lora_ci95": bootstrap_ci(hits, rng, args.bootstrap),
-                            "lora_seconds": round(time.perf_counter() - started, 1)})
-            for name, scorer in scorers.items():
-                started = time.perf_counter()
-                row["scores"][name] = float(scorer.score(features[train], y[train]))
-                row["score_seconds"][name] = round(time.perf_counter() - started, 3)
-            rows.append(row)
-            print({k: v for k, v in row.items() if k != "score_seconds"}, flush=True)
+            part = lambda idx: data.subset([sample[i] for i in idx])  # noqa: E731
+            splits = DataSplits(train=part(fit), val=part(val), test=part(test), label_names=names, notes=[])
+            started = time.perf_counter()
+            tuned = finetune(entry.id, splits, method="lora", pretrained=pretrained, seed=seed, save=False,
+                             epochs=args.lora_epochs)
+            matrix = np.array(tuned.metrics["confusion_matrix"])
+            hits = np.r_[np.ones(int(np.trace(matrix))), np.zeros(int(matrix.sum() - np.trace(matrix)))]
+            row.update({"lora_accuracy": round(float(hits.mean()), 4),
+                        "lora_ci95": bootstrap_ci(hits, rng, args.bootstrap),
+                        "lora_seconds": round(time.perf_counter() - started, 1)})
+        for name, scorer in scorers.items():
+            started = time.perf_counter()
+            row["scores"][name] = float(scorer.score(features[train], y[train]))
+            row["score_seconds"][name] = round(time.perf_counter() - started, 3)
+        rows.append(row)
+        print({k: v for k, v in row.items() if k != "score_seconds"}, flush=True)
 
     accuracies = np.array([r["accuracy"] for r in rows])
     pretrained = np.array([r["weights"] == "pretrained" for r in rows])
@@ -140,16 +154,18 @@ def main() -> None:
         scores = np.array([r["scores"][name] for r in rows])
         summary[name] = {
             "weighted_tau": round(float(weighted_kendall_tau(scores, accuracies)), 4),
-            "controls_below_all_pretrained": bool(scores[~pretrained].max() < scores[pretrained].min()),
+            "controls_below_all_pretrained": (bool(scores[~pretrained].max() < scores[pretrained].min())
+                                              if pretrained.any() and (~pretrained).any() else None),
             "score_seconds_total": round(sum(r["score_seconds"][name] for r in rows), 2),
         }
         if lora is not None:
             summary[name]["weighted_tau_lora"] = round(float(weighted_kendall_tau(scores, lora)), 4)
+    pairs = seed_pairs(rows, list(scorers), lora is not None) if len(seeds) > 1 else []
     probe_total = sum(r["probe_seconds"] + r["extract_seconds"] for r in rows)
     lora_total = sum(r.get("lora_seconds", 0.0) for r in rows)
     dump(Path(args.out), {"dataset": args.dataset, "items": len(sample), "rows": rows, "scorers": summary,
                           "probe_seconds_total": round(probe_total, 1), "lora_epochs": args.lora_epochs,
-                          "lora_seconds_total": round(lora_total, 1)})
+                          "lora_seconds_total": round(lora_total, 1), "seeds": seeds, "seed_pairs": pairs})
     print("\n| model | weights | test accuracy | 95% CI | " + " | ".join(scorers) + " |")
     print("|---|---|---|---|" + "---|" * len(scorers))
     for r in rows:
@@ -171,6 +187,43 @@ def main() -> None:
             print(f"| {name} | {s['weighted_tau_lora']:.4f} |")
         print(f"\nLoRA fine-tuning of all candidates and controls: {lora_total:.1f} s; "
               f"with the probes: {lora_total + probe_total:.1f} s")
+    if pairs:
+        print("\n| pair (A vs B) | fine-tune | A over seeds | B over seeds | beyond seed noise | "
+              + " | ".join(f"{n} order" for n in scorers) + " |")
+        print("|---|---|---|---|---|" + "---|" * len(scorers))
+        for p in pairs:
+            print(f"| {p['a']} vs {p['b']} | {p['fine_tune']} | {', '.join(f'{v:.3f}' for v in p['a_accuracies'])} | "
+                  f"{', '.join(f'{v:.3f}' for v in p['b_accuracies'])} | {p['beyond_seed_noise']} | "
+                  + " | ".join(p["scorer_order"][n] for n in scorers) + " |")
+
+
+def seed_pairs(rows: list[dict], scorers: list[str], with_lora: bool) -> list[dict]:
+    """Every pair of (model, weights) groups run over several seeds: are their accuracies apart
+    beyond the seed-to-seed spread (disjoint ranges), and does each scorer's mean score order them
+    the way the mean accuracy does?"""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['model'].split('/')[-1]} ({r['weights']})", []).append(r)
+    out = []
+    names = sorted(groups)
+    for key in ["accuracy"] + (["lora_accuracy"] if with_lora else []):
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                acc_a = [r[key] for r in groups[a]]
+                acc_b = [r[key] for r in groups[b]]
+                apart = min(acc_a) > max(acc_b) or min(acc_b) > max(acc_a)
+                sign = np.sign(np.mean(acc_a) - np.mean(acc_b))
+                verdicts = {}
+                for n in scorers:
+                    score_a = [r["scores"][n] for r in groups[a]]
+                    score_b = [r["scores"][n] for r in groups[b]]
+                    right = bool(np.sign(np.mean(score_a) - np.mean(score_b)) == sign)
+                    scores_apart = min(score_a) > max(score_b) or min(score_b) > max(score_a)
+                    verdicts[n] = ("right" if right else "wrong") + ("" if scores_apart else " (scores overlap)")
+                out.append({"a": a, "b": b, "fine_tune": "linear probe" if key == "accuracy" else "LoRA",
+                            "a_accuracies": acc_a, "b_accuracies": acc_b, "beyond_seed_noise": bool(apart),
+                            "scorer_order": verdicts})
+    return out
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from zoo_core.engine.recommend import recommend, suggest_method
+from zoo_core.engine.recommend import AHEAD_SHARE, Ranked, _score_noise, recommend, suggest_method
 from zoo_core.errors import DataError, ZooError
 
 
@@ -45,6 +46,53 @@ def test_unreadable_images_are_skipped_and_counted(tiny_zoo, image_folder):
     (image_folder / "class_1" / "broken.png").write_bytes(b"not a png")
     result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)
     assert result.num_items == 36
+
+
+def _candidates(**features):
+    rows = []
+    for name, x in features.items():
+        row = Ranked(name, name, 1.0, None, 0.0, "linear_probe", "")
+        row._features = x
+        rows.append(row)
+    return rows
+
+
+def test_score_noise_separates_real_gaps_from_ties():
+    from zoo_core.transferability import LogMEScorer
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    signal = np.eye(4)[labels] * 3 + rng.normal(size=(120, 4))
+    good = np.hstack([signal, rng.normal(size=(120, 12))])
+    noise = rng.normal(size=(120, 16))
+    # The same signal with other noise: as good as `good`, so which scores higher is down to the sample.
+    twin = np.hstack([np.eye(4)[labels] * 3 + rng.normal(size=(120, 4)), rng.normal(size=(120, 12))])
+    scorer = LogMEScorer()
+    rows = _candidates(good=good, twin=twin, noise=noise)
+    scores = {r.model: scorer.score(r._features, labels) for r in rows}
+    rows.sort(key=lambda r: -scores[r.model])
+    tied = _score_noise(rows, labels, scorer, 10, 0)
+    assert set(tied) == {"good", "twin"}  # the two copies are a tie whichever came first
+    assert rows[1].model == "noise" or rows[2].model == "noise"
+    assert rows[-2].ahead_of_next == 1.0 and rows[0].ahead_of_next < AHEAD_SHARE
+    assert all(r.score_sd > 0 for r in rows)
+    # Deterministic: the same subsamples for every candidate and every call.
+    again = _candidates(good=good, twin=twin, noise=noise)
+    again.sort(key=lambda r: -scores[r.model])
+    _score_noise(again, labels, scorer, 10, 0)
+    assert [r.score_sd for r in again] == [r.score_sd for r in rows]
+
+
+def test_recommend_names_tied_candidates(tiny_zoo, image_folder):
+    # One model listed twice gives identical features: a tie by construction.
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None,
+                       resamples=5)
+    assert result.resamples == 5 and len(result.tied_with_best) == 2
+    assert result.candidates[0].ahead_of_next == 0.0 and result.candidates[0].score_sd >= 0
+    assert any("within noise of one another" in note and "the smallest of them is tiny-image" in note
+               for note in result.notes)
+    alone = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)
+    assert alone.resamples == 0 and alone.tied_with_best == [] and alone.candidates[0].score_sd is None
 
 
 def test_suggestions_follow_data_size():

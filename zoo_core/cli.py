@@ -711,15 +711,19 @@ def quickstart(shots, seed, as_json):
 @click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
 @click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resamples", type=int, default=10, show_default=True,
+              help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).")
 @click.option("--text-column", help="Text column (default: auto-detect).")
 @click.option("--label-column", help="Label column (default: auto-detect).")
 @json_option
-def recommend(data, task, candidates, max_params, offline, budget_seconds, top, scorer, verify, seed, text_column,
-              label_column, as_json):
+def recommend(data, task, candidates, max_params, offline, budget_seconds, top, scorer, verify, seed, resamples,
+              text_column, label_column, as_json):
     """Rank pre-trained models on your own data, before any fine-tuning.
 
     Extracts features once per candidate and scores them with LogME (default), which predicts
     fine-tuned accuracy far better than ImageNet accuracy does; suggests a method per model.
+    AHEAD is the share of half-samples of the data on which a model outscores the next one: below 90 %
+    their order is noise, and the output names the candidates tied with the best.
 
     \b
     Examples:
@@ -733,7 +737,8 @@ def recommend(data, task, candidates, max_params, offline, budget_seconds, top, 
     result = run_recommend(
         data, task=task, candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
         max_params_m=parse_params(max_params) if max_params else None, offline=offline or None,
-        budget_seconds=budget_seconds or None, top=top, scorer=scorer, verify=verify, seed=seed, zoo=get_zoo(),
+        budget_seconds=budget_seconds or None, top=top, scorer=scorer, verify=verify, seed=seed,
+        resamples=resamples, zoo=get_zoo(),
         log=(lambda m: None) if as_json else _echo_err, data_options=data_options)
     if as_json:
         emit_json(result.as_dict())
@@ -743,14 +748,19 @@ def recommend(data, task, candidates, max_params, offline, budget_seconds, top, 
     rows = []
     for rank, c in enumerate(result.candidates, start=1):
         rows.append({"rank": rank, "model": c.alias, "score": f"{c.score:.4f}" if c.score is not None else c.error,
+                     "sd": f"{c.score_sd:.4f}" if c.score_sd is not None else "",
+                     "ahead": f"{c.ahead_of_next:.0%}" if c.ahead_of_next is not None else "",
                      "params": f"{c.params_m:.1f}M" if c.params_m else "?", "seconds": c.feature_seconds,
                      "verify": f"{c.verify_accuracy:.3f}" if c.verify_accuracy is not None else "",
                      "method": c.suggested_method})
-    print_table(rows, [("rank", "#"), ("model", "MODEL"), ("score", result.scorer.upper()), ("params", "PARAMS"),
+    print_table(rows, [("rank", "#"), ("model", "MODEL"), ("score", result.scorer.upper()), ("sd", "SD"),
+                       ("ahead", "AHEAD"), ("params", "PARAMS"),
                        ("seconds", "FEATURE S"), ("verify", "PROBE ACC"), ("method", "SUGGESTED")])
     if result.candidates and result.candidates[0].score is not None:
         best = result.candidates[0]
         click.echo(f"\nbest: {best.model} -> {best.suggested_method}: {best.reason}")
+        if result.tied_with_best:
+            click.echo(f"tied within noise: {', '.join(result.tied_with_best)}; any of them is as good a start")
         click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
 
 

@@ -20,6 +20,13 @@ from zoo_core.transferability import SCORER_VERSION, linear_probe_accuracy
 
 CALIBRATION_ITEMS = 8
 MIN_PER_CLASS = 5
+# Score noise: every candidate is rescored on the same stratified half-samples of the scored items
+# (half: the spread of a statistic over half-samples estimates the spread of its full-sample value,
+# the delete-d jackknife with d = n/2); one candidate is "ahead" of another only if it scores
+# higher on at least AHEAD_SHARE of them.
+RESAMPLES = 10
+RESAMPLE_FRACTION = 0.5
+AHEAD_SHARE = 0.9
 
 
 @dataclass
@@ -33,6 +40,8 @@ class Ranked:
     reason: str
     verify_accuracy: float | None = None
     error: str | None = None
+    score_sd: float | None = None
+    ahead_of_next: float | None = None  # share of half-samples on which it outscores the next one
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Recommendation:
     candidates: list[Ranked] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    resamples: int = 0
+    tied_with_best: list[str] = field(default_factory=list)  # within score noise of the first candidate
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,6 +76,7 @@ def recommend(
     scorer: str = "logme",
     verify: int = 0,
     seed: int = 0,
+    resamples: int = RESAMPLES,
     zoo=None,
     log: Callable[[str], None] | None = None,
     data_options: dict[str, Any] | None = None,
@@ -73,6 +85,9 @@ def recommend(
 
     With ``budget_seconds`` the data is subsampled (stratified, seeded) so that feature extraction
     for all candidates fits the budget, estimated from a short calibration per model.
+    With ``resamples`` every candidate is rescored on that many stratified half-samples of the
+    scored items, the same ones for all: ``score_sd``, ``ahead_of_next`` and ``tied_with_best`` say
+    which differences in score are larger than the noise of the data sample.
     """
     from zoo_core.paths import offline_mode
     from zoo_core.plugins import Zoo
@@ -153,10 +168,19 @@ def recommend(
             continue
         seconds = time.perf_counter() - extract_start
         row = Ranked(entry.id, entry.short_name, entry.params_m, value, round(seconds, 2), method, reason)
-        row._features = features  # type: ignore[attr-defined]  # kept for --verify only
+        row._features = features  # type: ignore[attr-defined]  # kept for the noise estimate and --verify
         ranked.append(row)
         log(f"{entry.id}: {scorer} {value:.4f} ({seconds:.1f}s)")
     ranked.sort(key=lambda r: (r.score is None, -(r.score or 0.0)))
+    scored = [r for r in ranked if r.score is not None]
+    tied: list[str] = []
+    if resamples and len(scored) > 1:
+        tied = _score_noise(scored, sub_labels, score_fn, resamples, seed)
+        if len(tied) > 1:
+            smallest = min((r for r in scored if r.model in tied), key=lambda r: r.params_m or float("inf"))
+            notes.append(f"{', '.join(tied)} are within noise of one another: {tied[0]} outscores each on fewer than "
+                         f"{AHEAD_SHARE:.0%} of {resamples} half-samples of the data, so "
+                         f"their order is not reliable; the smallest of them is {smallest.alias}")
     for row in ranked[:verify]:
         if row.score is not None:
             row.verify_accuracy = round(linear_probe_accuracy(row._features, sub_labels, seed=seed), 4)  # type: ignore[attr-defined]
@@ -166,4 +190,24 @@ def recommend(
         ranked = ranked[:top]
     return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
                           num_scored=len(subset), num_classes=len(classes), candidates=ranked, notes=notes,
-                          seconds=round(time.perf_counter() - started, 2))
+                          seconds=round(time.perf_counter() - started, 2),
+                          resamples=resamples if len(scored) > 1 else 0,
+                          tied_with_best=tied if len(tied) > 1 else [])
+
+
+def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: int, seed: int) -> list[str]:
+    """Rescore every candidate on the same stratified half-samples; fill ``score_sd`` and
+    ``ahead_of_next`` and return the ids within noise of the best (the best first).
+
+    Paired half-samples, not independent ones: candidates share the items, so the comparison sees the
+    difference between models rather than the variation between samples."""
+    size = max(len(set(labels.tolist())) * 2, int(round(RESAMPLE_FRACTION * len(labels))))
+    draws = [stratified_subsample(labels.tolist(), size, seed + 1 + r) for r in range(resamples)]
+    table = np.array([[float(score_fn.score(row._features[idx], labels[idx])) for idx in draws]  # type: ignore[attr-defined]
+                      for row in scored])
+    for i, row in enumerate(scored):
+        row.score_sd = round(float(table[i].std(ddof=1)), 6)
+        if i + 1 < len(scored):
+            row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
+    return [scored[0].model] + [row.model for j, row in enumerate(scored[1:], start=1)
+                                if np.mean(table[0] > table[j]) < AHEAD_SHARE]
