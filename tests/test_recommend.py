@@ -23,11 +23,39 @@ def test_budget_subsamples_stratified_and_says_so(tiny_zoo, image_folder):
     assert any("stratified sample of 15 of 36" in note for note in result.notes)
 
 
-def test_wrong_modality_and_source_head_scorers_are_clear_errors(tiny_zoo, image_folder):
+def test_wrong_modality_and_headless_source_scorers_are_clear_errors(tiny_zoo, image_folder, text_file):
     with pytest.raises(ZooError, match="not image models"):
         recommend(image_folder, candidates=["tiny-text"], zoo=tiny_zoo)
-    with pytest.raises(ZooError, match="needs the source model's classifier"):
-        recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, scorer="leep")
+    with pytest.raises(ZooError, match="no candidate has a source head"):
+        recommend(text_file, candidates=["tiny-text"], zoo=tiny_zoo, scorer="leep")
+
+
+def test_source_head_is_the_pretrained_classifier(tiny_zoo, tiny_catalog):
+    import timm
+    import torch
+    from safetensors.torch import load_file
+
+    from zoo_core.engine.model import build_backbone
+
+    backbone = build_backbone(tiny_zoo, "tiny-image").eval()
+    reference = timm.create_model("test_efficientnet", num_classes=10).eval()
+    reference.load_state_dict(load_file(str(tiny_catalog.parent / "tiny_timm.safetensors")))
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        probs = backbone.source_probs(backbone(x))
+        expected = torch.softmax(reference(x).double(), dim=1)
+    assert probs.shape == (4, 10) and torch.allclose(probs, expected, atol=1e-5)
+    assert not any("source" in name for name, _ in backbone.named_parameters())  # never trained nor stored
+    assert build_backbone(tiny_zoo, "tiny-image", pretrained=False).source_probs(torch.zeros(1, 8)) is None
+
+
+@pytest.mark.parametrize("scorer", ["leep", "nce"])
+def test_source_head_scorers_rank_models_with_a_classifier(tiny_zoo, image_folder, scorer):
+    result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, scorer=scorer, budget_seconds=None)
+    row = result.candidates[0]
+    assert row.error is None and np.isfinite(row.score)
+    if scorer == "leep":
+        assert row.score <= 0  # an average log-likelihood
 
 
 def test_bad_data_is_reported(tiny_zoo, tmp_path, image_folder):
@@ -52,7 +80,7 @@ def _candidates(**features):
     rows = []
     for name, x in features.items():
         row = Ranked(name, name, 1.0, None, 0.0, "linear_probe", "")
-        row._features = x
+        row._features, row._probs = x, None
         rows.append(row)
     return rows
 

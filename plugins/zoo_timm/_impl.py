@@ -124,6 +124,7 @@ def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int 
         if converter:
             state = load_object(converter)(state, entry.arch)
         head_keys = {k for k in state if k.split(".")[0] in {"fc", "classifier", "head"} and k not in model.state_dict()}
+        source_head = _source_head({k: state[k] for k in head_keys}, entry)
         state = {k: v for k, v in state.items() if k not in head_keys}
         result = model.load_state_dict(state, strict=False)
         if result.missing_keys or result.unexpected_keys:
@@ -135,4 +136,20 @@ def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int 
     if crop_pct:
         input_cfg["crop_pct"] = float(crop_pct)
     model.eval()
-    return TimmBackbone(model, entry, input_cfg)
+    backbone = TimmBackbone(model, entry, input_cfg)
+    if pretrained and source_head is not None and source_head[0].shape[1] == backbone.num_features:
+        backbone.source_head = source_head
+    return backbone
+
+
+def _source_head(head: dict[str, torch.Tensor], entry) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The classifier's weight and bias among the dropped head tensors, when the catalog entry
+    declares a source head of that many classes and there is exactly one such linear layer."""
+    declared = (getattr(entry, "source_head", None) or {}).get("num_classes")
+    pairs = [(head[k], head[k[: -len("weight")] + "bias"]) for k in head
+             if k.endswith("weight") and head[k].ndim == 2 and head[k].shape[0] == declared
+             and k[: -len("weight")] + "bias" in head]
+    if len(pairs) != 1:
+        return None
+    weight, bias = pairs[0]
+    return weight.detach().float().clone(), bias.detach().float().clone()

@@ -50,6 +50,19 @@ class Backbone(nn.Module):
         self.weights_sha256 = weights_sha256  # None for random initialisation
         self.features = "last"
         self.feature_groups: list[int] = [self.num_features]
+        # The pre-trained classifier (weight [Cs, F], bias [Cs]) on the pooled final features, where
+        # the weights carry one: LEEP and NCE score with its outputs. Plain tensors, not parameters,
+        # so that no method trains it and no adapter stores it.
+        self.source_head: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def source_probs(self, final_features: torch.Tensor) -> torch.Tensor | None:
+        """Softmax of the pre-trained classifier on pooled final features ``[N, F]`` (``"last"``
+        features), or None where the weights have no classifier."""
+        if self.source_head is None:
+            return None
+        weight, bias = self.source_head
+        logits = final_features.to(weight.dtype) @ weight.T + bias
+        return torch.softmax(logits.double(), dim=1)
 
     def use_features(self, kind: str) -> bool:
         """Switch what :meth:`forward` returns: ``"last"`` (the pooled final features) or

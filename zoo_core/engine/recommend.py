@@ -105,9 +105,7 @@ def recommend(
     if task_spec.modality not in (modality, "any"):
         raise ZooError(f"task '{task}' is for {task_spec.modality} data, but {data} holds {modality} data")
     scorer_spec = zoo.get("scorers", scorer)
-    if scorer_spec.needs_source_head:
-        raise ZooError(f"scorer '{scorer}' needs the source model's classifier outputs, which zoo's backbones do "
-                       "not expose yet; use logme, hscore, knn or linear_probe")
+    needs_head = bool(scorer_spec.needs_source_head)
     score_fn = load_object(scorer_spec.factory)()
     if candidates:
         entries = [zoo.catalog.get(name) for name in candidates]
@@ -117,6 +115,15 @@ def recommend(
     else:
         entries = zoo.catalog.filter(task=task, modality=modality, max_params_m=max_params_m)
     notes = list(splits.notes)
+    if needs_head:
+        headless = [e for e in entries if not e.source_head]
+        if headless:
+            notes.append(f"{scorer} needs the pre-trained classifier: {len(headless)} candidates without one in the "
+                         "catalog skipped (use logme to rank them)")
+        entries = [e for e in entries if e.source_head]
+        if not entries:
+            raise ZooError(f"scorer '{scorer}' needs the source model's classifier outputs, and no candidate has a "
+                           "source head in the catalog; use logme, hscore, knn or linear_probe")
     if offline:
         sources = zoo.weight_sources
         available = [e for e in entries if is_available(e, sources)]
@@ -160,8 +167,13 @@ def recommend(
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
         try:
-            features = extract_features(backbone, subset.items, batch_size=32).numpy()
-            value = float(score_fn.score(features, sub_labels))
+            features = extract_features(backbone, subset.items, batch_size=32)
+            probs = backbone.source_probs(features) if needs_head else None
+            if needs_head and probs is None:
+                raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
+            features = features.numpy()
+            probs = probs.numpy() if probs is not None else None
+            value = float(score_fn.score(features, sub_labels, source_probs=probs))
         except Exception as exc:  # noqa: BLE001 - one failing candidate must not sink the ranking
             ranked.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
                                  error=f"{type(exc).__name__}: {exc}"))
@@ -169,6 +181,7 @@ def recommend(
         seconds = time.perf_counter() - extract_start
         row = Ranked(entry.id, entry.short_name, entry.params_m, value, round(seconds, 2), method, reason)
         row._features = features  # type: ignore[attr-defined]  # kept for the noise estimate and --verify
+        row._probs = probs  # type: ignore[attr-defined]
         ranked.append(row)
         log(f"{entry.id}: {scorer} {value:.4f} ({seconds:.1f}s)")
     ranked.sort(key=lambda r: (r.score is None, -(r.score or 0.0)))
@@ -186,6 +199,7 @@ def recommend(
             row.verify_accuracy = round(linear_probe_accuracy(row._features, sub_labels, seed=seed), 4)  # type: ignore[attr-defined]
     for row in ranked:
         row.__dict__.pop("_features", None)
+        row.__dict__.pop("_probs", None)
     if top:
         ranked = ranked[:top]
     return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
@@ -203,8 +217,11 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
     difference between models rather than the variation between samples."""
     size = max(len(set(labels.tolist())) * 2, int(round(RESAMPLE_FRACTION * len(labels))))
     draws = [stratified_subsample(labels.tolist(), size, seed + 1 + r) for r in range(resamples)]
-    table = np.array([[float(score_fn.score(row._features[idx], labels[idx])) for idx in draws]  # type: ignore[attr-defined]
-                      for row in scored])
+    def rescore(row, idx):
+        probs = row._probs[idx] if row._probs is not None else None
+        return float(score_fn.score(row._features[idx], labels[idx], source_probs=probs))
+
+    table = np.array([[rescore(row, idx) for idx in draws] for row in scored])
     for i, row in enumerate(scored):
         row.score_sd = round(float(table[i].std(ddof=1)), 6)
         if i + 1 < len(scored):

@@ -59,6 +59,7 @@ def build_tiny_catalog(folder: str | Path) -> Path:
          "modality": "image", "tasks": ["image-classification"],
          "input": {"size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
                    "interpolation": "bilinear", "crop_pct": 1.0},
+         "source_head": {"num_classes": 10, "label_set": "tiny-random"},
          "weights": [{"source": "path", "path": str(timm_file), "format": "safetensors",
                       "sha256": sha256_file(timm_file)}]},
         {**common, "id": TINY_TEXT, "aliases": ["tiny-text"], "family": "hf", "arch": "bert", "modality": "text",
