@@ -70,6 +70,28 @@ def test_bad_data_is_reported(tiny_zoo, tmp_path, image_folder):
         recommend(single, candidates=["tiny-image"], zoo=tiny_zoo)
 
 
+def test_a_candidate_whose_weights_fail_is_skipped_not_fatal(tiny_catalog, image_folder, tmp_path):
+    import io
+
+    from zoo_core.errors import WeightsError
+    from zoo_core.plugins import Zoo, make_plugin_manager
+
+    catalog = json.loads(tiny_catalog.read_text())
+    image = next(m for m in catalog["models"] if m["id"] == "tiny/test-efficientnet")
+    missing = {**image, "id": "tiny/missing", "aliases": ["tiny-missing"],
+               "weights": [{**image["weights"][0], "path": str(tmp_path / "gone.safetensors")}]}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({**catalog, "models": [image, missing]}))
+    zoo = Zoo(make_plugin_manager(stderr=io.StringIO()), catalog_paths=[str(path)])
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-missing"], zoo=zoo, budget_seconds=None,
+                       offline=False)  # offline would filter it out before trying
+    assert [c.model for c in result.candidates] == ["tiny/test-efficientnet", "tiny/missing"]
+    assert result.candidates[1].score is None and "gone.safetensors" in result.candidates[1].error
+    assert any("1 candidates skipped" in note and "tiny/missing" in note for note in result.notes)
+    with pytest.raises(WeightsError, match="no candidate's weights could be loaded"):
+        recommend(image_folder, candidates=["tiny-missing"], zoo=zoo, offline=False)
+
+
 def test_unreadable_images_are_skipped_and_counted(tiny_zoo, image_folder):
     (image_folder / "class_1" / "broken.png").write_bytes(b"not a png")
     result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)

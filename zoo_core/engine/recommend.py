@@ -14,7 +14,7 @@ from zoo_core.advice import suggest_method
 from zoo_core.data import load_splits, stratified_subsample
 from zoo_core.engine.features import extract_features
 from zoo_core.engine.model import build_backbone
-from zoo_core.errors import ZooError
+from zoo_core.errors import WeightsError, ZooError
 from zoo_core.specs import load_object
 from zoo_core.transferability import SCORER_VERSION, linear_probe_accuracy
 
@@ -139,9 +139,17 @@ def recommend(
 
     backbones = []
     rates = []
+    failed: list[Ranked] = []
     for entry in entries:
         build_start = time.perf_counter()
-        backbone = build_backbone(zoo, entry, offline=offline)
+        try:
+            backbone = build_backbone(zoo, entry, offline=offline)
+        except WeightsError as exc:  # one unreachable download must not sink the ranking of the others
+            method, reason = suggest_method(per_class, entry.params_m, modality)
+            failed.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
+                                 error=f"weights: {exc}"))
+            log(f"{entry.id}: skipped, {exc}")
+            continue
         sample = labelled.items[:CALIBRATION_ITEMS]
         calib_start = time.perf_counter()
         extract_features(backbone, sample, batch_size=CALIBRATION_ITEMS, use_cache=False)
@@ -149,6 +157,13 @@ def recommend(
         backbones.append((entry, backbone, time.perf_counter() - build_start))
         log(f"{entry.id}: about {rates[-1]:.0f} items/s")
 
+    if not backbones:
+        raise WeightsError(f"no candidate's weights could be loaded: {failed[0].error}"
+                           + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                           + "; give --offline to consider only models whose weights are on this machine")
+    if failed:
+        notes.append(f"{len(failed)} candidates skipped, their weights could not be loaded "
+                     f"({', '.join(r.model for r in failed)}); --offline considers only local weights")
     indices = list(range(len(labelled)))
     if budget_seconds:
         remaining = budget_seconds - (time.perf_counter() - started)
@@ -162,7 +177,7 @@ def recommend(
     subset = labelled.subset(indices)
     sub_labels = np.array([classes.index(label) for label in subset.labels])
 
-    ranked: list[Ranked] = []
+    ranked: list[Ranked] = list(failed)
     for entry, backbone, build_seconds in backbones:
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
