@@ -11,7 +11,8 @@ control ranks below every pre-trained model, and the scoring time as a ratio of 
 (the baseline, measured in the same run).
 
     python benchmarks/recommend_tau.py [--dataset flowers|trec] [--items 1500] [--bootstrap 1000] [--lora-epochs 2]
-    python benchmarks/recommend_tau.py --controls-only --seeds 0,1,2 --lora-epochs 2
+    python benchmarks/recommend_tau.py --controls-only --seeds 1,2 --lora-epochs 2 \
+        --merge benchmarks/results/recommend_tau_flowers.json     # seed 0 is the earlier run's
 
 ``--lora-epochs N`` also fine-tunes every candidate and control with zoo's LoRA (defaults, N
 epochs, early stopping on the same validation part) and reports the scorers' tau against it.
@@ -28,6 +29,7 @@ ranges over seeds overlap).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -56,6 +58,8 @@ def main() -> None:
                         help="comma-separated seeds: random weights of the controls and LoRA's seed (default 0)")
     parser.add_argument("--controls-only", action="store_true",
                         help="run the random-weight controls only (with --seeds: the init-noise study)")
+    parser.add_argument("--merge", help="a results JSON of an earlier run on the same sample: its rows of the same "
+                                        "kind (controls with --controls-only) join the seed analysis")
     parser.add_argument("--out")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -146,6 +150,15 @@ def main() -> None:
         rows.append(row)
         print({k: v for k, v in row.items() if k != "score_seconds"}, flush=True)
 
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        if earlier["items"] != len(sample) or earlier["dataset"] != args.dataset:
+            sys.exit(f"{args.merge} was run on another sample ({earlier['dataset']}, {earlier['items']} items)")
+        taken = {(r["model"], r["weights"], r["seed"]) for r in rows}
+        rows += [{"seed": 0, **r} for r in earlier["rows"] if (r["weights"] == "random" or not args.controls_only)
+                 and (r["model"], r["weights"], r.get("seed", 0)) not in taken
+                 and (not args.lora_epochs or "lora_accuracy" in r)]
+        rows.sort(key=lambda r: (r["model"], r["weights"], r["seed"]))
     accuracies = np.array([r["accuracy"] for r in rows])
     pretrained = np.array([r["weights"] == "pretrained" for r in rows])
     lora = np.array([r["lora_accuracy"] for r in rows]) if args.lora_epochs else None
@@ -160,6 +173,7 @@ def main() -> None:
         }
         if lora is not None:
             summary[name]["weighted_tau_lora"] = round(float(weighted_kendall_tau(scores, lora)), 4)
+    seeds = sorted({r["seed"] for r in rows})
     pairs = seed_pairs(rows, list(scorers), lora is not None) if len(seeds) > 1 else []
     probe_total = sum(r["probe_seconds"] + r["extract_seconds"] for r in rows)
     lora_total = sum(r.get("lora_seconds", 0.0) for r in rows)

@@ -47,6 +47,44 @@ def test_second_linear_probe_run_reuses_cached_features(tiny_zoo, image_folder, 
     assert second.metrics == first.metrics
 
 
+def test_feature_cache_is_per_item_across_lists_and_splits(tiny_zoo, image_folder):
+    from PIL import Image
+
+    from zoo_core.data import load_image_folder
+    from zoo_core.engine.features import extract_features
+    from zoo_core.engine.model import build_backbone
+
+    backbone = build_backbone(tiny_zoo, TINY_IMAGE).eval()
+    items = load_image_folder(image_folder).items
+    calls = []
+    original = backbone.forward
+    backbone.forward = lambda batch: calls.append(len(batch)) or original(batch)
+    fresh = extract_features(backbone, items, use_cache=False)
+    calls.clear()
+    first = extract_features(backbone, items[:20])
+    assert sum(calls) == 20 and torch.equal(first, fresh[:20])
+    calls.clear()
+    # Another list overlapping the first (another split, reversed order, a repeat): only the 16
+    # unseen items go through the backbone, and every row is the item's own features.
+    mixed = list(reversed(items[10:])) + [items[3]]
+    out = extract_features(backbone, mixed)
+    assert sum(calls) == len(items) - 20
+    assert torch.equal(out, torch.cat([fresh[10:].flip(0), fresh[3:4]]))
+    calls.clear()
+    assert torch.equal(extract_features(backbone, items), fresh) and calls == []
+    # In-memory images are fingerprinted by their pixels, never by their address.
+    with Image.open(items[0]) as a, Image.open(items[1]) as b:
+        pil = [a.convert("RGB"), b.convert("RGB")]
+    assert torch.allclose(extract_features(backbone, pil), fresh[:2], atol=1e-6) and sum(calls) == 2
+    calls.clear()
+    assert torch.allclose(extract_features(backbone, pil), fresh[:2], atol=1e-6) and calls == []
+    # Random weights are never cached; another feature kind has its own cache.
+    assert extract_features(build_backbone(tiny_zoo, TINY_IMAGE, pretrained=False), items[:2]).shape == (2, fresh.shape[1])
+    backbone.use_features("multilevel")
+    calls.clear()
+    assert extract_features(backbone, items[:4]).shape[1] == backbone.num_features and sum(calls) == 4
+
+
 @pytest.mark.parametrize("method", ["linear_probe", "lora", "full"])
 def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, tiny_catalog, text_file, method):
     result = finetune(TINY_TEXT, text_file, method=method, zoo=tiny_zoo, epochs=3, name=f"reviews-{method}",

@@ -17,6 +17,20 @@ def test_ranks_candidates_with_a_versioned_score(tiny_zoo, text_file):
     assert result.num_scored == result.num_items == 32
 
 
+def test_recommend_then_linear_probe_reuses_the_features(tiny_zoo, image_folder, monkeypatch):
+    from zoo_core.engine.pipeline import finetune
+    from zoo_timm._impl import TimmBackbone
+
+    recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)
+
+    def no_backbone(self, batch):
+        raise AssertionError("the backbone ran although recommend had extracted these items")
+
+    monkeypatch.setattr(TimmBackbone, "forward", no_backbone)
+    result = finetune("tiny-image", image_folder, method="linear_probe", zoo=tiny_zoo, save=False)
+    assert 0 <= result.metrics["accuracy"] <= 1
+
+
 def test_budget_subsamples_stratified_and_says_so(tiny_zoo, image_folder):
     result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=1e-9)
     assert result.num_scored == 15 and result.num_items == 36  # 5 per class floor

@@ -1,8 +1,12 @@
-"""Extract pooled features from a frozen backbone, with an on-disk cache.
+"""Extract pooled features from a frozen backbone, with an on-disk cache per item.
 
-The cache key covers the model id, the weights' sha256, the preprocessing and the items (image
-bytes or texts), so a second run on the same data skips the backbone entirely. Random-weight
-backbones are never cached.
+Features are cached per item (the sha256 of an image file's bytes, or of a text) under a folder
+keyed by the model id, the weights' sha256, the preprocessing and the feature kind. Any later
+call that meets the same items skips the backbone for them, whatever list they come in: another
+train/validation split of the same folder, ``zoo recommend`` then ``zoo finetune``, ``zoo evaluate``.
+Each call writes one shard (safetensors, the item digests in its metadata); shards are written
+atomically and never modified, so concurrent runs can share the cache. Random-weight backbones
+are never cached.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,27 +25,50 @@ from zoo_core.engine.backbone import Backbone, batch_size_of, to_device
 from zoo_core.paths import cache_dir
 from zoo_core.weights import sha256_file
 
-
-def items_digest(items: Sequence[Any]) -> str:
-    digest = hashlib.sha256()
-    for item in items:
-        if isinstance(item, (str, os.PathLike)) and Path(item).is_file():
-            digest.update(b"file\0" + sha256_file(item).encode())
-        else:
-            digest.update(b"text\0" + str(item).encode("utf-8") + b"\0")
-    return digest.hexdigest()
+CACHE_VERSION = 2
 
 
-def cache_key(backbone: Backbone, items: Sequence[Any]) -> str | None:
+def item_digest(item: Any) -> str | None:
+    """sha256 of an image file's bytes, of an in-memory image's pixels, or of a text
+    (byte-identical files share features); None for anything else (not cached)."""
+    if isinstance(item, (str, os.PathLike)) and Path(item).is_file():
+        return sha256_file(item)
+    if isinstance(item, str):
+        return hashlib.sha256(b"text\0" + item.encode("utf-8")).hexdigest()
+    if hasattr(item, "tobytes") and hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+        return hashlib.sha256(f"image\0{item.mode}\0{item.size}\0".encode() + item.tobytes()).hexdigest()
+    return None
+
+
+def cache_key(backbone: Backbone) -> str | None:
+    """The cache folder name for this backbone's features, or None (random weights: no cache)."""
     if backbone.weights_sha256 is None:
         return None
     entry_id = getattr(backbone.entry, "id", type(backbone).__name__)
     payload = json.dumps({"model": entry_id, "weights": backbone.weights_sha256,
                           "preprocess": backbone.preprocessor(train=False).config(),
-                          "items": items_digest(items), "v": 1,
-                          **({"features": backbone.features} if backbone.features != "last" else {})},
+                          "features": backbone.features, "v": CACHE_VERSION},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:40]
+
+
+def _cached_rows(folder: Path, wanted: set[str]) -> dict[str, tuple[Path, int]]:
+    """Where each wanted digest sits: (shard, row). Reads the shards' headers only."""
+    from safetensors import safe_open
+
+    found: dict[str, tuple[Path, int]] = {}
+    if not folder.is_dir():
+        return found
+    for shard in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                digests = json.loads((handle.metadata() or {}).get("items", "[]"))
+        except Exception:  # noqa: BLE001 - an unreadable shard is a cache miss, not an error
+            continue
+        for row, digest in enumerate(digests):
+            if digest in wanted and digest not in found:
+                found[digest] = (shard, row)
+    return found
 
 
 class _Items(torch.utils.data.Dataset):
@@ -55,15 +83,8 @@ class _Items(torch.utils.data.Dataset):
 
 
 @torch.no_grad()
-def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: int = 64, num_workers: int = 0,
-                     use_cache: bool = True, progress: bool = False, desc: str = "features") -> torch.Tensor:
-    """Pooled features ``[len(items), num_features]`` (float32, CPU) in eval mode."""
-    key = cache_key(backbone, items) if use_cache else None
-    path = cache_dir("features") / f"{key}.safetensors" if key else None
-    if path is not None and path.exists():
-        from safetensors.torch import load_file
-
-        return load_file(str(path))["features"]
+def _run_backbone(backbone: Backbone, items: Sequence[Any], batch_size: int, num_workers: int,
+                  progress: bool, desc: str) -> torch.Tensor:
     prep = backbone.preprocessor(train=False)
     loader = torch.utils.data.DataLoader(_Items(items, prep.load), batch_size=batch_size, shuffle=False,
                                          num_workers=num_workers, collate_fn=prep.collate,
@@ -80,14 +101,45 @@ def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: in
     if bar is not None:
         bar.close()
     backbone.train(was_training)
-    features = torch.cat(chunks) if chunks else torch.zeros(0, backbone.num_features)
-    if path is not None:
-        from safetensors.torch import save_file
+    return torch.cat(chunks) if chunks else torch.zeros(0, backbone.num_features)
 
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file({"features": features.contiguous()}, str(tmp))
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-    return features
+
+def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: int = 64, num_workers: int = 0,
+                     use_cache: bool = True, progress: bool = False, desc: str = "features") -> torch.Tensor:
+    """Pooled features ``[len(items), num_features]`` (float32, CPU) in eval mode; the backbone runs
+    only on items whose features are not cached yet."""
+    key = cache_key(backbone) if use_cache else None
+    if key is None:
+        return _run_backbone(backbone, items, batch_size, num_workers, progress, desc)
+    from safetensors.torch import load_file, save_file
+
+    folder = cache_dir("features") / key
+    digests = [item_digest(item) for item in items]
+    if None in digests:  # items we cannot fingerprint safely are never served from the cache
+        return _run_backbone(backbone, items, batch_size, num_workers, progress, desc)
+    found = _cached_rows(folder, set(digests))
+    missing: dict[str, Any] = {}
+    for digest, item in zip(digests, items):
+        if digest not in found and digest not in missing:
+            missing[digest] = item
+    rows: dict[str, torch.Tensor] = {}
+    if missing:
+        fresh = _run_backbone(backbone, list(missing.values()), batch_size, num_workers, progress, desc)
+        rows.update(zip(missing, fresh))
+        folder.mkdir(parents=True, exist_ok=True)
+        shard = folder / f"{uuid.uuid4().hex}.safetensors"
+        tmp = shard.with_suffix(f".tmp{os.getpid()}")
+        save_file({"features": fresh.contiguous()}, str(tmp), metadata={"items": json.dumps(list(missing))})
+        os.replace(tmp, shard)  # atomic: a concurrent reader never sees half a shard
+    by_shard: dict[Path, list[str]] = {}
+    for digest in set(digests) - set(rows):
+        by_shard.setdefault(found[digest][0], []).append(digest)
+    for shard, wanted in by_shard.items():
+        stored = load_file(str(shard))["features"]
+        rows.update((digest, stored[found[digest][1]]) for digest in wanted)
+    if not digests:
+        return torch.zeros(0, backbone.num_features)
+    return torch.stack([rows[digest] for digest in digests])
 
 
 def _single_thread_worker(worker_id: int) -> None:

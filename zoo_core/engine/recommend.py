@@ -150,6 +150,10 @@ def recommend(
                                  error=f"weights: {exc}"))
             log(f"{entry.id}: skipped, {exc}")
             continue
+        # Extract what linear_probe extracts by default (every stage pooled, where the family can),
+        # so that a probe on the same items afterwards finds them all in the feature cache; the
+        # scores use the final features, the last level.
+        backbone.use_features("multilevel")
         sample = labelled.items[:CALIBRATION_ITEMS]
         calib_start = time.perf_counter()
         extract_features(backbone, sample, batch_size=CALIBRATION_ITEMS, use_cache=False)
@@ -182,7 +186,7 @@ def recommend(
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
         try:
-            features = extract_features(backbone, subset.items, batch_size=32)
+            features = extract_features(backbone, subset.items, batch_size=32)[:, -backbone.feature_groups[-1]:]
             probs = backbone.source_probs(features) if needs_head else None
             if needs_head and probs is None:
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
