@@ -236,6 +236,7 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
     difference between models rather than the variation between samples."""
     size = max(len(set(labels.tolist())) * 2, int(round(RESAMPLE_FRACTION * len(labels))))
     draws = [stratified_subsample(labels.tolist(), size, seed + 1 + r) for r in range(resamples)]
+
     def rescore(row, idx):
         probs = row._probs[idx] if row._probs is not None else None
         return float(score_fn.score(row._features[idx], labels[idx], source_probs=probs))
