@@ -78,11 +78,36 @@ def test_feature_cache_is_per_item_across_lists_and_splits(tiny_zoo, image_folde
     assert torch.allclose(extract_features(backbone, pil), fresh[:2], atol=1e-6) and sum(calls) == 2
     calls.clear()
     assert torch.allclose(extract_features(backbone, pil), fresh[:2], atol=1e-6) and calls == []
+    # A palette image is cached by the RGB pixels the model sees, not by its palette indices.
+    indices = Image.new("P", (24, 24), 0)
+    red, green = indices.copy(), indices.copy()
+    red.putpalette([255, 0, 0] * 256)
+    green.putpalette([0, 255, 0] * 256)
+    calls.clear()
+    both = extract_features(backbone, [red, green])
+    assert sum(calls) == 2 and not torch.allclose(both[0], both[1])
     # Random weights are never cached; another feature kind has its own cache.
     assert extract_features(build_backbone(tiny_zoo, TINY_IMAGE, pretrained=False), items[:2]).shape == (2, fresh.shape[1])
     backbone.use_features("multilevel")
     calls.clear()
     assert extract_features(backbone, items[:4]).shape[1] == backbone.num_features and sum(calls) == 4
+
+
+def test_long_texts_are_cached_as_texts(tiny_zoo, tmp_path):
+    """A review longer than a file name may be must not be asked for as a path (OSError 36)."""
+    from zoo_core.engine.features import extract_features
+    from zoo_core.engine.model import build_backbone
+
+    backbone = build_backbone(tiny_zoo, TINY_TEXT).eval()
+    texts = ["the food was very good and nice " * 20, "the staff was very awful and bad " * 20]
+    assert len(texts[0].encode()) > 255
+    first = extract_features(backbone, texts)
+    assert torch.equal(extract_features(backbone, texts[::-1]), first.flip(0))
+    rows = [["text", "label"]] + [[t + str(i), "pos" if "good" in t else "neg"] for i in range(8) for t in texts]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    result = finetune(TINY_TEXT, path, method="linear_probe", zoo=tiny_zoo, save=False)
+    assert result.metrics["accuracy"] >= 0.5
 
 
 @pytest.mark.parametrize("method", ["linear_probe", "lora", "full"])

@@ -102,7 +102,7 @@ def test_a_candidate_whose_weights_fail_is_skipped_not_fatal(tiny_catalog, image
     assert [c.model for c in result.candidates] == ["tiny/test-efficientnet", "tiny/missing"]
     assert result.candidates[1].score is None and "gone.safetensors" in result.candidates[1].error
     assert any("1 candidates skipped" in note and "tiny/missing" in note for note in result.notes)
-    with pytest.raises(WeightsError, match="no candidate's weights could be loaded"):
+    with pytest.raises(WeightsError, match="no candidate could be loaded: WeightsError"):
         recommend(image_folder, candidates=["tiny-missing"], zoo=zoo, offline=False)
 
 
@@ -157,6 +157,71 @@ def test_recommend_names_tied_candidates(tiny_zoo, image_folder):
                for note in result.notes)
     alone = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)
     assert alone.resamples == 0 and alone.tied_with_best == [] and alone.candidates[0].score_sd is None
+
+
+def test_too_few_items_skip_the_noise_estimate_and_say_so(tiny_zoo, tmp_path):
+    from zoo_core.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "few", per_class=3)
+    result = recommend(folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None)
+    assert result.resamples == 0 and result.tied_with_best == [] and result.candidates[0].score_sd is None
+    assert any("too few to tell score gaps from noise" in note for note in result.notes)
+    with pytest.raises(ZooError, match="resamples must be 0"):
+        recommend(folder, candidates=["tiny-image"], zoo=tiny_zoo, resamples=1)
+
+
+def test_half_samples_hold_half_and_a_failing_rescore_only_loses_its_spread():
+    from zoo_core.transferability import LogMEScorer
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 10)
+    seen = []
+
+    class Fragile(LogMEScorer):
+        def score(self, features, labels, source_probs=None):
+            seen.append(len(labels))
+            if features.shape[1] == 5 and len(labels) < 30:
+                raise np.linalg.LinAlgError("SVD did not converge")
+            return super().score(features, labels)
+
+    rows = _candidates(a=rng.normal(size=(30, 4)), b=rng.normal(size=(30, 5)), c=rng.normal(size=(30, 6)))
+    tied = _score_noise(rows, labels, Fragile(), 4, 0)
+    assert set(seen) == {15}  # exactly half
+    assert rows[1].score_sd is None and rows[0].ahead_of_next is None and "b" not in tied[1:]
+    assert rows[0].score_sd is not None and rows[2].score_sd is not None
+
+
+def test_top_never_hides_a_model_tied_with_the_best(tiny_zoo, image_folder):
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None,
+                       top=1)
+    assert len(result.tied_with_best) == 2 and len(result.candidates) == 2
+
+
+def test_leep_in_recommend_is_leep_of_the_source_head(tiny_zoo, image_folder):
+    from zoo_core.data import load_image_folder
+    from zoo_core.engine.features import extract_features
+    from zoo_core.engine.model import build_backbone
+    from zoo_core.transferability import leep
+
+    result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, scorer="leep", budget_seconds=None)
+    data = load_image_folder(image_folder)
+    backbone = build_backbone(tiny_zoo, "tiny-image").eval()
+    probs = backbone.source_probs(extract_features(backbone, data.items, use_cache=False)).numpy()
+    names = sorted(set(data.labels))
+    expected = leep(probs, np.array([names.index(label) for label in data.labels]))
+    assert result.candidates[0].score == pytest.approx(expected, rel=1e-6)
+
+
+def test_cli_table_shows_spread_and_ties(tiny_catalog, image_folder, run_zoo):
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(image_folder),
+                             "--candidates", "tiny-image,tiny-image", "--budget-seconds", "0")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if "MODEL" in line)
+    assert "SD" in header.split() and "AHEAD" in header.split()
+    assert "tied within noise: tiny-image, tiny-image" in out
+    code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(image_folder),
+                             "--candidates", "tiny-image", "--resamples", "-1")
+    assert code != 0 and "-1" in (out + err)
 
 
 def test_suggestions_follow_data_size():

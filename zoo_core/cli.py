@@ -711,7 +711,7 @@ def quickstart(shots, seed, as_json):
 @click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
 @click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resamples", type=int, default=10, show_default=True,
+@click.option("--resamples", type=click.IntRange(min=0), default=10, show_default=True,
               help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).")
 @click.option("--text-column", help="Text column (default: auto-detect).")
 @click.option("--label-column", help="Label column (default: auto-detect).")
@@ -760,7 +760,9 @@ def recommend(data, task, candidates, max_params, offline, budget_seconds, top, 
         best = result.candidates[0]
         click.echo(f"\nbest: {best.model} -> {best.suggested_method}: {best.reason}")
         if result.tied_with_best:
-            click.echo(f"tied within noise: {', '.join(result.tied_with_best)}; any of them is as good a start")
+            aliases = {c.model: c.alias for c in result.candidates}
+            click.echo(f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}; "
+                       "any of them is as good a start")
         click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
 
 

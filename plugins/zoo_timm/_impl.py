@@ -143,9 +143,12 @@ def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int 
 
 
 def _source_head(head: dict[str, torch.Tensor], entry) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The classifier's weight and bias among the dropped head tensors, when the catalog entry
-    declares a source head of that many classes and there is exactly one such linear layer."""
+    """The classifier's weight and bias, when the dropped head is exactly one linear layer of the
+    catalog's declared source classes. A head with more in it (a norm before the linear layer, an
+    MLP) does not act on the pooled features alone, so it is not used."""
     declared = (getattr(entry, "source_head", None) or {}).get("num_classes")
+    if len(head) != 2:
+        return None
     pairs = [(head[k], head[k[: -len("weight")] + "bias"]) for k in head
              if k.endswith("weight") and head[k].ndim == 2 and head[k].shape[0] == declared
              and k[: -len("weight")] + "bias" in head]

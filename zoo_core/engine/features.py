@@ -28,15 +28,23 @@ from zoo_core.weights import sha256_file
 CACHE_VERSION = 2
 
 
-def item_digest(item: Any) -> str | None:
-    """sha256 of an image file's bytes, of an in-memory image's pixels, or of a text
-    (byte-identical files share features); None for anything else (not cached)."""
-    if isinstance(item, (str, os.PathLike)) and Path(item).is_file():
-        return sha256_file(item)
-    if isinstance(item, str):
-        return hashlib.sha256(b"text\0" + item.encode("utf-8")).hexdigest()
-    if hasattr(item, "tobytes") and hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
-        return hashlib.sha256(f"image\0{item.mode}\0{item.size}\0".encode() + item.tobytes()).hexdigest()
+def item_digest(item: Any, modality: str = "image") -> str | None:
+    """sha256 of an image file's bytes, of an in-memory image's RGB pixels, or of a text
+    (byte-identical files share features); None for anything else (not cached).
+
+    For text models every string is a text: asking the file system whether a review names a file
+    fails outright for long ones (OSError: file name too long)."""
+    if modality == "text":
+        return hashlib.sha256(b"text\0" + item.encode("utf-8")).hexdigest() if isinstance(item, str) else None
+    if isinstance(item, (str, os.PathLike)):
+        try:
+            return sha256_file(item) if Path(item).is_file() else None
+        except (OSError, ValueError):
+            return None
+    if hasattr(item, "convert") and hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+        # The pixels the loader actually feeds the model (a palette image's indices alone are not).
+        rgb = item.convert("RGB")
+        return hashlib.sha256(f"image\0{rgb.size}\0".encode() + rgb.tobytes()).hexdigest()
     return None
 
 
@@ -114,7 +122,7 @@ def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: in
     from safetensors.torch import load_file, save_file
 
     folder = cache_dir("features") / key
-    digests = [item_digest(item) for item in items]
+    digests = [item_digest(item, backbone.modality) for item in items]
     if None in digests:  # items we cannot fingerprint safely are never served from the cache
         return _run_backbone(backbone, items, batch_size, num_workers, progress, desc)
     found = _cached_rows(folder, set(digests))

@@ -31,6 +31,7 @@ MIN_PER_CLASS = 5
 RESAMPLES = 10
 RESAMPLE_FRACTION = 0.5
 AHEAD_SHARE = 0.9
+MIN_NOISE_PER_CLASS = 4  # below this a half-sample holds one item of some class: no spread to measure
 
 
 @dataclass
@@ -97,6 +98,8 @@ def recommend(
     from zoo_core.plugins import Zoo
     from zoo_core.weights import is_available
 
+    if resamples < 0 or resamples == 1:
+        raise ZooError(f"resamples must be 0 (no noise estimate) or at least 2, got {resamples}")
     started = time.perf_counter()
     zoo = zoo or Zoo()
     log = log or (lambda message: None)
@@ -148,10 +151,10 @@ def recommend(
         build_start = time.perf_counter()
         try:
             backbone = build_backbone(zoo, entry, offline=offline)
-        except WeightsError as exc:  # one unreachable download must not sink the ranking of the others
+        except Exception as exc:  # noqa: BLE001 - one unreachable download must not sink the others
             method, reason = suggest_method(per_class, entry.params_m, modality)
             failed.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
-                                 error=f"weights: {exc}"))
+                                 error=f"{type(exc).__name__}: {exc}"))
             log(f"{entry.id}: skipped, {exc}")
             continue
         # Extract what linear_probe extracts by default (every stage pooled, where the family can),
@@ -166,9 +169,10 @@ def recommend(
         log(f"{entry.id}: about {rates[-1]:.0f} items/s")
 
     if not backbones:
-        raise WeightsError(f"no candidate's weights could be loaded: {failed[0].error}"
-                           + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-                           + "; give --offline to consider only models whose weights are on this machine")
+        error = WeightsError if all(r.error.startswith("WeightsError") for r in failed) else ZooError
+        raise error(f"no candidate could be loaded: {failed[0].error}"
+                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                    + "; give --offline to consider only models whose weights are on this machine")
     if failed:
         notes.append(f"{len(failed)} candidates skipped, their weights could not be loaded "
                      f"({', '.join(r.model for r in failed)}); --offline considers only local weights")
@@ -190,7 +194,9 @@ def recommend(
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
         try:
-            features = extract_features(backbone, subset.items, batch_size=BATCH_SIZE)[:, -backbone.feature_groups[-1]:]
+            features = extract_features(backbone, subset.items, batch_size=BATCH_SIZE)
+            # A copy of the last level, so that the wider multi-level matrix is freed now.
+            features = features[:, -backbone.feature_groups[-1]:].clone()
             probs = backbone.source_probs(features) if needs_head else None
             if needs_head and probs is None:
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
@@ -210,8 +216,13 @@ def recommend(
     ranked.sort(key=lambda r: (r.score is None, -(r.score or 0.0)))
     scored = [r for r in ranked if r.score is not None]
     tied: list[str] = []
+    noise_measured = False
     if resamples and len(scored) > 1:
-        tied = _score_noise(scored, sub_labels, score_fn, resamples, seed)
+        if len(sub_labels) < MIN_NOISE_PER_CLASS * len(classes):
+            notes.append(f"{len(sub_labels)} items for {len(classes)} classes are too few to tell score gaps from "
+                         "noise: treat close scores as a tie")
+        else:
+            tied, noise_measured = _score_noise(scored, sub_labels, score_fn, resamples, seed), True
         if len(tied) > 1:
             smallest = min((r for r in scored if r.model in tied), key=lambda r: r.params_m or float("inf"))
             notes.append(f"{', '.join(tied)} are within noise of one another: {tied[0]} outscores each on fewer than "
@@ -224,11 +235,11 @@ def recommend(
         row.__dict__.pop("_features", None)
         row.__dict__.pop("_probs", None)
     if top:
-        ranked = ranked[:top]
+        ranked = ranked[:max(top, len(tied) if len(tied) > 1 else 0)]  # never hide a model tied with the best
     return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
                           num_scored=len(subset), num_classes=len(classes), candidates=ranked, notes=notes,
                           seconds=round(time.perf_counter() - started, 2),
-                          resamples=resamples if len(scored) > 1 else 0,
+                          resamples=resamples if noise_measured else 0,
                           tied_with_best=tied if len(tied) > 1 else [])
 
 
@@ -237,18 +248,26 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
     ``ahead_of_next`` and return the ids within noise of the best (the best first).
 
     Paired half-samples, not independent ones: candidates share the items, so the comparison sees the
-    difference between models rather than the variation between samples."""
-    size = max(len(set(labels.tolist())) * 2, int(round(RESAMPLE_FRACTION * len(labels))))
+    difference between models rather than the variation between samples. A candidate whose
+    rescoring fails gets no spread and takes no part in the comparison."""
+    size = int(RESAMPLE_FRACTION * len(labels))
     draws = [stratified_subsample(labels.tolist(), size, seed + 1 + r) for r in range(resamples)]
 
-    def rescore(row, idx):
-        probs = row._probs[idx] if row._probs is not None else None
-        return float(score_fn.score(row._features[idx], labels[idx], source_probs=probs))
+    def rescore(row) -> np.ndarray | None:
+        try:
+            return np.array([float(score_fn.score(row._features[idx], labels[idx],
+                                                  source_probs=row._probs[idx] if row._probs is not None else None))
+                             for idx in draws])
+        except Exception:  # noqa: BLE001 - the full-sample score stands; only its spread is unknown
+            return None
 
-    table = np.array([[rescore(row, idx) for idx in draws] for row in scored])
+    table = [rescore(row) for row in scored]
     for i, row in enumerate(scored):
-        row.score_sd = round(float(table[i].std(ddof=1)), 6)
-        if i + 1 < len(scored):
-            row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
+        if table[i] is not None:
+            row.score_sd = round(float(table[i].std(ddof=1)), 6)
+            if i + 1 < len(scored) and table[i + 1] is not None:
+                row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
+    if table[0] is None:
+        return [scored[0].model]
     return [scored[0].model] + [row.model for j, row in enumerate(scored[1:], start=1)
-                                if np.mean(table[0] > table[j]) < AHEAD_SHARE]
+                                if table[j] is not None and np.mean(table[0] > table[j]) < AHEAD_SHARE]
