@@ -191,6 +191,31 @@ def test_half_samples_hold_half_and_a_failing_rescore_only_loses_its_spread():
     assert rows[0].score_sd is not None and rows[2].score_sd is not None
 
 
+def test_slow_scorers_rescore_within_the_budget(tiny_zoo, image_folder, monkeypatch):
+    import time
+
+    from zoo_core.transferability import LogMEScorer
+
+    calls = []
+
+    def slow(self, features, labels, source_probs=None):
+        calls.append(len(labels))
+        time.sleep(0.2)
+        return float(features[:, 0].mean())
+
+    monkeypatch.setattr(LogMEScorer, "score", slow)
+    # Two full scorings take 0.4 s, so a quarter of a 5.6 s budget affords 7 rounds at that rate
+    # (5 or more unless the machine adds 40 % to a sleep).
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=5.6)
+    assert 2 <= result.resamples < 10
+    assert any("half-samples instead of 10, to stay within the budget" in note for note in result.notes)
+    calls.clear()
+    # A budget too small for 5 rounds: no noise estimate, and the note says how to get one.
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=0.3)
+    assert result.resamples == 0 and result.candidates[0].score_sd is None and len(calls) == 2
+    assert any("too slow to rescore within the budget" in note for note in result.notes)
+
+
 def test_top_never_hides_a_model_tied_with_the_best(tiny_zoo, image_folder):
     result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None,
                        top=1)

@@ -706,7 +706,8 @@ def quickstart(shots, seed, as_json):
 @click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
 @click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
 @click.option("--budget-seconds", type=float, default=90.0, show_default=True,
-              help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data).")
+              help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data). "
+                   "The noise estimate gets at most a quarter of it on top.")
 @click.option("--top", type=int, help="Show only the best K.")
 @click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
 @click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")

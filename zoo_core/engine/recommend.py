@@ -32,6 +32,8 @@ RESAMPLES = 10
 RESAMPLE_FRACTION = 0.5
 AHEAD_SHARE = 0.9
 MIN_NOISE_PER_CLASS = 4  # below this a half-sample holds one item of some class: no spread to measure
+NOISE_BUDGET_SHARE = 0.25  # of --budget-seconds, at most, for the rescoring
+MIN_RESAMPLES_IN_BUDGET = 5
 
 
 @dataclass
@@ -92,7 +94,8 @@ def recommend(
     for all candidates fits the budget, estimated from a short calibration per model.
     With ``resamples`` every candidate is rescored on that many stratified half-samples of the
     scored items, the same ones for all: ``score_sd``, ``ahead_of_next`` and ``tied_with_best`` say
-    which differences in score are larger than the noise of the data sample.
+    which differences in score are larger than the noise of the data sample. With a budget, the
+    rescoring takes at most a quarter of it on top (fewer half-samples, or none, with a note).
     """
     from zoo_core.paths import offline_mode
     from zoo_core.plugins import Zoo
@@ -190,6 +193,7 @@ def recommend(
     sub_labels = np.array([classes.index(label) for label in subset.labels])
 
     ranked: list[Ranked] = list(failed)
+    score_seconds = 0.0
     for entry, backbone, build_seconds in backbones:
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
@@ -202,7 +206,9 @@ def recommend(
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
             features = features.numpy()
             probs = probs.numpy() if probs is not None else None
+            score_start = time.perf_counter()
             value = float(score_fn.score(features, sub_labels, source_probs=probs))
+            score_seconds += time.perf_counter() - score_start
         except Exception as exc:  # noqa: BLE001 - one failing candidate must not sink the ranking
             ranked.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
                                  error=f"{type(exc).__name__}: {exc}"))
@@ -218,10 +224,19 @@ def recommend(
     tied: list[str] = []
     noise_measured = False
     if resamples and len(scored) > 1:
+        # Rescoring costs about resamples x half a full scoring; keep it to a quarter of the budget.
+        affordable = (int(NOISE_BUDGET_SHARE * budget_seconds / max(1e-9, RESAMPLE_FRACTION * score_seconds))
+                      if budget_seconds else resamples)
         if len(sub_labels) < MIN_NOISE_PER_CLASS * len(classes):
             notes.append(f"{len(sub_labels)} items for {len(classes)} classes are too few to tell score gaps from "
                          "noise: treat close scores as a tie")
+        elif affordable < MIN_RESAMPLES_IN_BUDGET <= resamples:
+            notes.append(f"{scorer} is too slow to rescore within the budget, so score gaps were not checked against "
+                         "noise: give --budget-seconds 0 to check them, or use logme")
         else:
+            if affordable < resamples:
+                notes.append(f"{affordable} half-samples instead of {resamples}, to stay within the budget")
+                resamples = affordable
             tied, noise_measured = _score_noise(scored, sub_labels, score_fn, resamples, seed), True
         if len(tied) > 1:
             smallest = min((r for r in scored if r.model in tied), key=lambda r: r.params_m or float("inf"))
