@@ -106,6 +106,32 @@ def test_a_candidate_whose_weights_fail_is_skipped_not_fatal(tiny_catalog, image
         recommend(image_folder, candidates=["tiny-missing"], zoo=zoo, offline=False)
 
 
+def test_after_one_failed_download_the_rest_are_not_downloaded(tiny_catalog, image_folder, tmp_path, monkeypatch):
+    import io
+
+    from zoo_core.plugins import Zoo, make_plugin_manager
+    from zoo_core.weights import HubSource
+
+    catalog = json.loads(tiny_catalog.read_text())
+    image = next(m for m in catalog["models"] if m["id"] == "tiny/test-efficientnet")
+    hub_only = [{**image, "id": f"nowhere/model-{i}", "aliases": [f"nowhere-{i}"],
+                 "weights": [{"source": "hub", "repo_id": f"nowhere/model-{i}", "filename": "model.safetensors",
+                              "format": "safetensors"}]} for i in range(3)]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({**catalog, "models": [*hub_only, image]}))
+    zoo = Zoo(make_plugin_manager(stderr=io.StringIO()), catalog_paths=[str(path)])
+    attempts = []
+    real_fetch = HubSource.fetch
+    monkeypatch.setattr(HubSource, "fetch", lambda self, source: attempts.append(source["repo_id"])
+                        or real_fetch(self, source))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the download fails at once, as without a network
+    result = recommend(image_folder, candidates=["nowhere-0", "nowhere-1", "nowhere-2", "tiny-image"], zoo=zoo,
+                       budget_seconds=None, offline=False)
+    assert attempts == ["nowhere/model-0"]
+    assert result.candidates[0].model == "tiny/test-efficientnet" and result.candidates[0].score is not None
+    assert any("2 more candidates whose weights are not on this machine were not tried" in n for n in result.notes)
+
+
 def test_unreadable_images_are_skipped_and_counted(tiny_zoo, image_folder):
     (image_folder / "class_1" / "broken.png").write_bytes(b"not a png")
     result = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)

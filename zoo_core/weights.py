@@ -194,6 +194,7 @@ def resolve_weights(entry, sources: dict[str, Any], *, offline: bool | None = No
             continue
         file, digest = verify(path, source)
         return ResolvedWeights(path=path, file=file, sha256=digest, source=dict(source))
+    download_failed = False
     if not offline:
         for source, resolver in resolvers:
             if not hasattr(resolver, "fetch") or source["source"] in {"path", "pypi"}:
@@ -202,12 +203,15 @@ def resolve_weights(entry, sources: dict[str, Any], *, offline: bool | None = No
                 path = resolver.fetch(source)
             except NotHere as exc:
                 looked.append(str(exc))
+                download_failed = True
                 continue
             file, digest = verify(path, source)
             return ResolvedWeights(path=path, file=file, sha256=digest, source=dict(source))
     mode = " (offline)" if offline else ""
     how = "; or ".join(dict.fromkeys(hints)) or "add a weights source to the catalog entry"
-    raise WeightsError(f"no weights for '{entry.id}'{mode}: " + "; ".join(looked) + f". To get them: {how}")
+    error = WeightsError(f"no weights for '{entry.id}'{mode}: " + "; ".join(looked) + f". To get them: {how}")
+    error.download_failed = download_failed  # callers trying many models can stop downloading
+    raise error
 
 
 def is_available(entry, sources: dict[str, Any]) -> bool:

@@ -150,7 +150,11 @@ def recommend(
     backbones = []
     rates = []
     failed: list[Ranked] = []
+    gave_up_downloading = 0
     for entry in entries:
+        if offline and gave_up_downloading and not is_available(entry, zoo.weight_sources):
+            gave_up_downloading += 1
+            continue
         build_start = time.perf_counter()
         try:
             backbone = build_backbone(zoo, entry, offline=offline)
@@ -159,6 +163,10 @@ def recommend(
             failed.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
                                  error=f"{type(exc).__name__}: {exc}"))
             log(f"{entry.id}: skipped, {exc}")
+            if getattr(exc, "download_failed", False) and not offline:
+                # No network, most likely: every further download would wait through the same
+                # retries, so the rest are taken only if their weights are already here.
+                offline, gave_up_downloading = True, 1
             continue
         # Extract what linear_probe extracts by default (every stage pooled, where the family can),
         # so that a probe on the same items afterwards finds them all in the feature cache; the
@@ -179,6 +187,9 @@ def recommend(
     if failed:
         notes.append(f"{len(failed)} candidates skipped, their weights could not be loaded "
                      f"({', '.join(r.model for r in failed)}); --offline considers only local weights")
+    if gave_up_downloading > 1:
+        notes.append(f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
+                     "machine were not tried; check the network, or give --offline")
     indices = list(range(len(labelled)))
     if budget_seconds:
         remaining = budget_seconds - (time.perf_counter() - started)
