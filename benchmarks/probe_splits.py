@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need  # noqa: E402
+from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need, split_train_test  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
 
     import torch
 
-    from zoo_core.data import load_image_folder, stratified_split
+    from zoo_core.data import LabelledData, load_image_folder
     from zoo_core.engine.features import extract_features
     from zoo_core.engine.heads import LinearHead
     from zoo_core.engine.model import build_backbone
@@ -58,11 +58,11 @@ def main() -> None:
     config = build_train_config(spec.defaults, {})
     variants = {"multilevel (default)": (features, groups), "last": (features[:, -groups[-1]:], None)}
     rows = []
+    positions = LabelledData(data.modality, list(range(len(data))), data.labels, data.source)
     for seed in range(args.splits):
-        # The same two-stage split as benchmarks/_common.split_train_test.
-        keep, test = stratified_split(data.labels, 0.2, seed)
-        fit, val = stratified_split([data.labels[i] for i in keep], 0.2, seed)
-        fit, val = [keep[i] for i in fit], [keep[i] for i in val]
+        # The split the other flowers benchmarks make, over positions into the feature matrix.
+        splits = split_train_test(positions, 0.2, seed)
+        fit, val, test = splits.train.items, splits.val.items, splits.test.items
         row = {"seed": seed}
         for variant, (x, variant_groups) in variants.items():
             probe = load_object(spec.factory)(**{k: v for k, v in spec.defaults.items() if k == "features"})

@@ -147,12 +147,8 @@ def _source_head(head: dict[str, torch.Tensor], entry) -> tuple[torch.Tensor, to
     catalog's declared source classes. A head with more in it (a norm before the linear layer, an
     MLP) does not act on the pooled features alone, so it is not used."""
     declared = (getattr(entry, "source_head", None) or {}).get("num_classes")
-    if len(head) != 2:
+    weight_key = next((k for k in head if k.endswith("weight")), "")
+    weight, bias = head.get(weight_key), head.get(weight_key[: -len("weight")] + "bias")
+    if len(head) != 2 or weight is None or bias is None or weight.ndim != 2 or weight.shape[0] != declared:
         return None
-    pairs = [(head[k], head[k[: -len("weight")] + "bias"]) for k in head
-             if k.endswith("weight") and head[k].ndim == 2 and head[k].shape[0] == declared
-             and k[: -len("weight")] + "bias" in head]
-    if len(pairs) != 1:
-        return None
-    weight, bias = pairs[0]
     return weight.detach().float().clone(), bias.detach().float().clone()

