@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 # Byte-identical files stored under both rose/ and tulip/: their label is ambiguous (data README).
-FLOWER_DUPLICATES = {"15922772266_1167a06620.jpg", "17291451621_0e39f08b9e_n.jpg",
-                     "17291930305_79deae6a90_n.jpg", "17104364030_ee31ee279b_n.jpg"}
+FLOWER_DUPLICATES = {
+    "15922772266_1167a06620.jpg",
+    "17291451621_0e39f08b9e_n.jpg",
+    "17291930305_79deae6a90_n.jpg",
+    "17104364030_ee31ee279b_n.jpg",
+}
 
 
 def need(path: Path) -> Path:
@@ -29,9 +33,16 @@ def split_train_test(data: LabelledData, test_fraction: float, seed: int, val_fr
     keep, held = stratified_split(data.labels, test_fraction, seed)
     train, test = data.subset(keep), data.subset(held)
     fit, val = stratified_split(train.labels, val_fraction, seed)
-    return DataSplits(train=train.subset(fit), val=train.subset(val), test=test, label_names=train.classes(),
-                      notes=[f"seeded stratified split: test {test_fraction:.0%} (seed {seed}), "
-                             f"validation {val_fraction:.0%} of the rest"])
+    return DataSplits(
+        train=train.subset(fit),
+        val=train.subset(val),
+        test=test,
+        label_names=train.classes(),
+        notes=[
+            f"seeded stratified split: test {test_fraction:.0%} (seed {seed}), "
+            f"validation {val_fraction:.0%} of the rest"
+        ],
+    )
 
 
 def flowers(seed: int = 0) -> DataSplits:
@@ -46,6 +57,7 @@ def yelp() -> LabelledData:
 
 def trec() -> DataSplits:
     """TREC coarse labels: the official train file and the official 500-question test split."""
+
     def coarse(path: Path) -> LabelledData:
         data = load_text_file(path, label_column="first-token", encoding="latin-1")
         return LabelledData("text", data.items, [label.split(":")[0] for label in data.labels], str(path))
@@ -53,8 +65,13 @@ def trec() -> DataSplits:
     train = coarse(need(DATA / "trec" / "train_5500.label"))
     test = coarse(DATA / "trec" / "TREC_10.label")
     fit, val = stratified_split(train.labels, 0.1, 0)
-    return DataSplits(train=train.subset(fit), val=train.subset(val), test=test, label_names=train.classes(),
-                      notes=["TREC coarse: official train (10% held out for validation) and official test"])
+    return DataSplits(
+        train=train.subset(fit),
+        val=train.subset(val),
+        test=test,
+        label_names=train.classes(),
+        notes=["TREC coarse: official train (10% held out for validation) and official test"],
+    )
 
 
 def peak_rss_mb() -> float:

@@ -50,7 +50,9 @@ def main() -> None:
     print("| method | adapter weights | adapter folder | weights / base | test accuracy |")
     print("|---|---|---|---|---|")
     for method, weights, folder, accuracy in rows:
-        print(f"| {method} | {weights / 1e6:.3f} MB | {folder / 1e6:.3f} MB | {weights / base_size:.4f} | {accuracy:.4f} |")
+        print(
+            f"| {method} | {weights / 1e6:.3f} MB | {folder / 1e6:.3f} MB | {weights / base_size:.4f} | {accuracy:.4f} |"
+        )
 
     out = export_peft("yelp-lora", Path(os.environ["ZOO_HOME"]) / "peft-export")
     texts = list(splits.test.items[:64])
@@ -65,8 +67,10 @@ def main() -> None:
     net, method, _ = load_trained_model(zoo, "yelp-lora")
     zoo_logits = _predict_items(net, method, texts)
     agree = (peft_logits.argmax(-1) == zoo_logits.argmax(-1)).float().mean()
-    print(f"PEFT export vs zoo predict on {len(texts)} test sentences: max |logit difference| "
-          f"{float((peft_logits - zoo_logits).abs().max()):.2e}, label agreement {float(agree):.3f}")
+    print(
+        f"PEFT export vs zoo predict on {len(texts)} test sentences: max |logit difference| "
+        f"{float((peft_logits - zoo_logits).abs().max()):.2e}, label agreement {float(agree):.3f}"
+    )
 
 
 if __name__ == "__main__":

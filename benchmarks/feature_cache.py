@@ -31,8 +31,10 @@ def main() -> None:
         result = finetune("minilm-l6", splits, method="linear_probe", zoo=zoo, save=False)
         times.append(time.perf_counter() - started)
         accuracies.append(result.metrics["accuracy"])
-    print(f"first run {times[0]:.2f}s (extracts features), second run {times[1]:.2f}s (cached): "
-          f"speed-up {times[0] / times[1]:.1f}x (target >= 5); accuracy {accuracies[0]:.4f} / {accuracies[1]:.4f}")
+    print(
+        f"first run {times[0]:.2f}s (extracts features), second run {times[1]:.2f}s (cached): "
+        f"speed-up {times[0] / times[1]:.1f}x (target >= 5); accuracy {accuracies[0]:.4f} / {accuracies[1]:.4f}"
+    )
 
 
 if __name__ == "__main__":

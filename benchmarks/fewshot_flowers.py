@@ -39,8 +39,9 @@ def main() -> None:
     from zoo_core.engine.pipeline import finetune
 
     splits = flowers(seed=0)
-    pool = LabelledData("image", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
-                        splits.train.source)
+    pool = LabelledData(
+        "image", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels, splits.train.source
+    )
     backbone_options = {"image_size": args.image_size} if args.image_size != 224 else None
     results = []
     for method in args.methods.split(","):
@@ -49,20 +50,37 @@ def main() -> None:
             train = pool.subset(take_shots(pool.labels, args.shots, seed))
             draw = DataSplits(train=train, val=None, test=splits.test, label_names=splits.label_names, notes=[])
             started = time.perf_counter()
-            result = finetune("efficientnet-lite0", draw, method=method, seed=seed, save=False,
-                              backbone_options=backbone_options)
-            rows.append({"seed": seed, "accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
-                         "seconds": time.perf_counter() - started})
+            result = finetune(
+                "efficientnet-lite0", draw, method=method, seed=seed, save=False, backbone_options=backbone_options
+            )
+            rows.append(
+                {
+                    "seed": seed,
+                    "accuracy": result.metrics["accuracy"],
+                    "macro_f1": result.metrics["macro_f1"],
+                    "seconds": time.perf_counter() - started,
+                }
+            )
             print(f"  {method} seed {seed}: {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)", flush=True)
         results.append(summary("flowers", method, rows))
     print(f"\n{args.shots}-shot flowers, {args.draws} draws, EfficientNet-Lite0 at {args.image_size} px")
     print("| method | accuracy (mean ± std) | macro-F1 | s per draw |")
     print("|---|---|---|---|")
     for row in results:
-        print(f"| {row['method']} | {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} | "
-              f"{row['macro_f1_mean']:.4f} | {row['seconds_per_draw']} |")
-    dump(Path(args.out), {"shots": args.shots, "draws": args.draws, "image_size": args.image_size, "results": results,
-                          "command": "python benchmarks/fewshot_flowers.py " + " ".join(sys.argv[1:])})
+        print(
+            f"| {row['method']} | {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} | "
+            f"{row['macro_f1_mean']:.4f} | {row['seconds_per_draw']} |"
+        )
+    dump(
+        Path(args.out),
+        {
+            "shots": args.shots,
+            "draws": args.draws,
+            "image_size": args.image_size,
+            "results": results,
+            "command": "python benchmarks/fewshot_flowers.py " + " ".join(sys.argv[1:]),
+        },
+    )
 
 
 if __name__ == "__main__":

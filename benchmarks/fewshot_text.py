@@ -42,12 +42,14 @@ def pool_and_test(dataset: str):
 
     if dataset == "yelp":
         splits = split_train_test(yelp(), 0.2, 0)
-        pool = LabelledData("text", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
-                            splits.train.source)
+        pool = LabelledData(
+            "text", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels, splits.train.source
+        )
         return pool, splits.test
     splits = trec()
-    pool = LabelledData("text", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
-                        splits.train.source)
+    pool = LabelledData(
+        "text", splits.train.items + splits.val.items, splits.train.labels + splits.val.labels, splits.train.source
+    )
     return pool, splits.test
 
 
@@ -65,14 +67,24 @@ def run_ours(dataset: str, method: str, shots: int, count: int) -> list[dict]:
     samples, test = draws(dataset, shots, count)
     rows = []
     for seed, train in samples:
-        splits = DataSplits(train=train, val=None, test=test, label_names=sorted(set(test.labels) | set(train.labels)),
-                            notes=[])
+        splits = DataSplits(
+            train=train, val=None, test=test, label_names=sorted(set(test.labels) | set(train.labels)), notes=[]
+        )
         started = time.perf_counter()
         result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, **OPTIONS.get(method, {}))
-        rows.append({"seed": seed, "accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
-                     "seconds": time.perf_counter() - started})
-        print(f"  {dataset} {method} seed {seed}: {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)",
-              file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "seed": seed,
+                "accuracy": result.metrics["accuracy"],
+                "macro_f1": result.metrics["macro_f1"],
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        print(
+            f"  {dataset} {method} seed {seed}: {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -91,25 +103,41 @@ def run_setfit(dataset: str, shots: int, count: int) -> list[dict]:
     for seed, train in samples:
         started = time.perf_counter()
         model = SetFitModel.from_pretrained(str(folder))
-        trainer = Trainer(model=model, args=TrainingArguments(seed=seed, report_to="none", output_dir=scratch),
-                          train_dataset=Dataset.from_dict({"text": list(train.items), "label": list(train.labels)}))
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(seed=seed, report_to="none", output_dir=scratch),
+            train_dataset=Dataset.from_dict({"text": list(train.items), "label": list(train.labels)}),
+        )
         trainer.train()
         predictions = list(model.predict(list(test.items)))
-        rows.append({"seed": seed, "accuracy": float(accuracy_score(test.labels, predictions)),
-                     "macro_f1": float(f1_score(test.labels, predictions, average="macro")),
-                     "seconds": time.perf_counter() - started})
-        print(f"  {dataset} setfit seed {seed}: {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)",
-              file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "seed": seed,
+                "accuracy": float(accuracy_score(test.labels, predictions)),
+                "macro_f1": float(f1_score(test.labels, predictions, average="macro")),
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        print(
+            f"  {dataset} setfit seed {seed}: {rows[-1]['accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
 def summary(dataset: str, method: str, rows: list[dict]) -> dict:
     accuracies = [r["accuracy"] for r in rows]
-    return {"dataset": dataset, "method": method, "draws": len(rows),
-            "accuracy_mean": round(statistics.mean(accuracies), 4),
-            "accuracy_std": round(statistics.stdev(accuracies), 4) if len(rows) > 1 else 0.0,
-            "macro_f1_mean": round(statistics.mean(r["macro_f1"] for r in rows), 4),
-            "seconds_per_draw": round(statistics.mean(r["seconds"] for r in rows), 1), "runs": rows}
+    return {
+        "dataset": dataset,
+        "method": method,
+        "draws": len(rows),
+        "accuracy_mean": round(statistics.mean(accuracies), 4),
+        "accuracy_std": round(statistics.stdev(accuracies), 4) if len(rows) > 1 else 0.0,
+        "macro_f1_mean": round(statistics.mean(r["macro_f1"] for r in rows), 4),
+        "seconds_per_draw": round(statistics.mean(r["seconds"] for r in rows), 1),
+        "runs": rows,
+    }
 
 
 def main() -> None:
@@ -135,27 +163,52 @@ def main() -> None:
                 results.append(summary(dataset, method, run_ours(dataset, method, args.shots, args.draws)))
         if not args.no_setfit:
             if not SETFIT_PYTHON.exists():
-                sys.exit(f"the baseline needs its environment: run `bash benchmarks/setfit_env.sh` (or pass --no-setfit)")
-            proc = subprocess.run([str(SETFIT_PYTHON), __file__, "--setfit-worker", dataset, "--shots", str(args.shots),
-                                   "--draws", str(args.draws)], stdout=subprocess.PIPE, text=True,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+                sys.exit(
+                    f"the baseline needs its environment: run `bash benchmarks/setfit_env.sh` (or pass --no-setfit)"
+                )
+            proc = subprocess.run(
+                [
+                    str(SETFIT_PYTHON),
+                    __file__,
+                    "--setfit-worker",
+                    dataset,
+                    "--shots",
+                    str(args.shots),
+                    "--draws",
+                    str(args.draws),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+            )
             if proc.returncode:
                 sys.exit(f"setfit baseline failed on {dataset} (exit {proc.returncode})")
             results.append(summary(dataset, "setfit (baseline)", json.loads(proc.stdout.strip().splitlines()[-1])))
     print(f"{'dataset':8} {'method':18} {'accuracy':>16} {'macro-F1':>9} {'s/draw':>7}")
     for row in results:
-        print(f"{row['dataset']:8} {row['method']:18} {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} "
-              f"{row['macro_f1_mean']:9.4f} {row['seconds_per_draw']:7.1f}")
+        print(
+            f"{row['dataset']:8} {row['method']:18} {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} "
+            f"{row['macro_f1_mean']:9.4f} {row['seconds_per_draw']:7.1f}"
+        )
     for dataset in args.datasets.split(","):
         base = next((r for r in results if r["dataset"] == dataset and r["method"].startswith("setfit")), None)
         ours = [r for r in results if r["dataset"] == dataset and not r["method"].startswith("setfit")]
         if base and ours:
             best = max(ours, key=lambda r: r["accuracy_mean"])
-            print(f"{dataset}: best of ours {best['method']} {best['accuracy_mean']:.4f} vs setfit "
-                  f"{base['accuracy_mean']:.4f} (difference {best['accuracy_mean'] - base['accuracy_mean']:+.4f}); "
-                  f"time ratio ours/setfit {best['seconds_per_draw'] / base['seconds_per_draw']:.3f}")
-    dump(Path(args.out), {"shots": args.shots, "draws": args.draws, "results": results,
-                          "command": "python benchmarks/fewshot_text.py " + " ".join(sys.argv[1:])})
+            print(
+                f"{dataset}: best of ours {best['method']} {best['accuracy_mean']:.4f} vs setfit "
+                f"{base['accuracy_mean']:.4f} (difference {best['accuracy_mean'] - base['accuracy_mean']:+.4f}); "
+                f"time ratio ours/setfit {best['seconds_per_draw'] / base['seconds_per_draw']:.3f}"
+            )
+    dump(
+        Path(args.out),
+        {
+            "shots": args.shots,
+            "draws": args.draws,
+            "results": results,
+            "command": "python benchmarks/fewshot_text.py " + " ".join(sys.argv[1:]),
+        },
+    )
 
 
 if __name__ == "__main__":

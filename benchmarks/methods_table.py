@@ -26,8 +26,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, dump, flowers, peak_rss_mb, split_train_test, yelp  # noqa: E402
 
-METHODS = ("linear_probe", "protonet", "fomaml", "full", "bitfit", "ln_tuning", "bottleneck", "lora", "dora",
-           "adalora", "ia3", "loha", "lokr", "vera", "contrastive")
+METHODS = (
+    "linear_probe",
+    "protonet",
+    "fomaml",
+    "full",
+    "bitfit",
+    "ln_tuning",
+    "bottleneck",
+    "lora",
+    "dora",
+    "adalora",
+    "ia3",
+    "loha",
+    "lokr",
+    "vera",
+    "contrastive",
+)
 MODELS = {"yelp": "minilm-l6", "flowers": "efficientnet-lite0"}
 
 
@@ -37,18 +52,26 @@ def one(dataset: str, method: str, epochs: int, image_size: int) -> dict:
     splits = split_train_test(yelp(), 0.2, 0) if dataset == "yelp" else flowers(seed=0)
     backbone_options = {"image_size": image_size, "crop_pct": 1.0} if dataset == "flowers" else None
     started = time.perf_counter()
-    result = finetune(MODELS[dataset], splits, method=method, seed=0, save=False, epochs=epochs,
-                      backbone_options=backbone_options)
+    result = finetune(
+        MODELS[dataset], splits, method=method, seed=0, save=False, epochs=epochs, backbone_options=backbone_options
+    )
     wall = time.perf_counter() - started
     trainable = sum(p.numel() for p in result.model_obj.parameters() if p.requires_grad)
     epoch_times = [h["seconds"] for h in result.history if h.get("seconds") is not None and "l2" not in h]
     closed_form = not epoch_times
-    return {"dataset": dataset, "method": method, "accuracy": round(result.metrics["accuracy"], 4),
-            "macro_f1": round(result.metrics["macro_f1"], 4), "trainable_params": trainable,
-            "seconds_per_epoch": round(result.train_seconds if closed_form else sum(epoch_times) / len(epoch_times), 1),
-            "fit_kind": "fit (closed form / episodes / own loop)" if closed_form else "epoch",
-            "epochs_run": len(result.history) if not closed_form else None, "feature_seconds": round(result.feature_seconds, 1),
-            "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_rss_mb())}
+    return {
+        "dataset": dataset,
+        "method": method,
+        "accuracy": round(result.metrics["accuracy"], 4),
+        "macro_f1": round(result.metrics["macro_f1"], 4),
+        "trainable_params": trainable,
+        "seconds_per_epoch": round(result.train_seconds if closed_form else sum(epoch_times) / len(epoch_times), 1),
+        "fit_kind": "fit (closed form / episodes / own loop)" if closed_form else "epoch",
+        "epochs_run": len(result.history) if not closed_form else None,
+        "feature_seconds": round(result.feature_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
 
 
 def main() -> None:
@@ -71,8 +94,21 @@ def main() -> None:
         for method in args.methods.split(","):
             if (dataset, method) in done:
                 continue
-            proc = subprocess.run([sys.executable, __file__, "--one", dataset, method, "--epochs", str(args.epochs),
-                                   "--image-size", str(args.image_size)], capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    dataset,
+                    method,
+                    "--epochs",
+                    str(args.epochs),
+                    "--image-size",
+                    str(args.image_size),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
                 row = {"dataset": dataset, "method": method, "error": reason[-300:]}
@@ -88,8 +124,10 @@ def main() -> None:
             print(f"| {r['dataset']} | {r['method']} | - | - | - | not run: {r['error']} | - |")
             continue
         per = f"{r['seconds_per_epoch']}" + (" (fit)" if r["fit_kind"] != "epoch" else "")
-        print(f"| {r['dataset']} | {r['method']} | {r['trainable_params']:,} | {r['peak_rss_mb']} | {per} | "
-              f"{r['accuracy']:.4f} | {r['macro_f1']:.4f} |")
+        print(
+            f"| {r['dataset']} | {r['method']} | {r['trainable_params']:,} | {r['peak_rss_mb']} | {per} | "
+            f"{r['accuracy']:.4f} | {r['macro_f1']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -51,12 +51,13 @@ def main() -> None:
     groups = list(backbone.feature_groups)
     started = time.perf_counter()
     features = extract_features(backbone, data.items, batch_size=64, progress=True)
-    print(f"{len(data)} images, levels {groups}, extraction (or cache) {time.perf_counter() - started:.1f} s",
-          flush=True)
+    print(
+        f"{len(data)} images, levels {groups}, extraction (or cache) {time.perf_counter() - started:.1f} s", flush=True
+    )
 
     spec = zoo.methods["linear_probe"]
     config = build_train_config(spec.defaults, {})
-    variants = {"multilevel (default)": (features, groups), "last": (features[:, -groups[-1]:], None)}
+    variants = {"multilevel (default)": (features, groups), "last": (features[:, -groups[-1] :], None)}
     rows = []
     positions = LabelledData(data.modality, list(range(len(data))), data.labels, data.source)
     for seed in range(args.splits):
@@ -77,17 +78,28 @@ def main() -> None:
     summary = {}
     for variant in variants:
         values = [r[variant] for r in rows]
-        summary[variant] = {"mean": round(statistics.mean(values), 4), "sd": round(statistics.stdev(values), 4),
-                            "min": min(values), "max": max(values), "seed0": values[0],
-                            "splits_at_or_above_0.78": sum(v >= 0.78 for v in values)}
-    dump(Path(args.out), {"dataset": "flowers", "model": "efficientnet-lite0", "splits": args.splits,
-                          "rows": rows, "summary": summary})
-    print(f"\n| probe features | seed-0 split (baseline) | mean ± sd over {args.splits} splits | min | max "
-          "| splits >= 0.78 |")
+        summary[variant] = {
+            "mean": round(statistics.mean(values), 4),
+            "sd": round(statistics.stdev(values), 4),
+            "min": min(values),
+            "max": max(values),
+            "seed0": values[0],
+            "splits_at_or_above_0.78": sum(v >= 0.78 for v in values),
+        }
+    dump(
+        Path(args.out),
+        {"dataset": "flowers", "model": "efficientnet-lite0", "splits": args.splits, "rows": rows, "summary": summary},
+    )
+    print(
+        f"\n| probe features | seed-0 split (baseline) | mean ± sd over {args.splits} splits | min | max "
+        "| splits >= 0.78 |"
+    )
     print("|---|---|---|---|---|---|")
     for variant, s in summary.items():
-        print(f"| {variant} | {s['seed0']:.4f} | {s['mean']:.4f} ± {s['sd']:.4f} | {s['min']:.4f} | {s['max']:.4f} "
-              f"| {s['splits_at_or_above_0.78']} |")
+        print(
+            f"| {variant} | {s['seed0']:.4f} | {s['mean']:.4f} ± {s['sd']:.4f} | {s['min']:.4f} | {s['max']:.4f} "
+            f"| {s['splits_at_or_above_0.78']} |"
+        )
 
 
 if __name__ == "__main__":

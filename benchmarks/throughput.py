@@ -45,8 +45,9 @@ def plain_loop(folder: str, texts: list[str], labels: list[int], batch_size: int
         enc = tokenizer([t for t, _ in batch], padding=True, truncation=True, max_length=256, return_tensors="pt")
         return enc, torch.tensor([y for _, y in batch])
 
-    loader = torch.utils.data.DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=collate,
-                                         generator=torch.Generator().manual_seed(seed))
+    loader = torch.utils.data.DataLoader(
+        pairs, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=torch.Generator().manual_seed(seed)
+    )
     model.train()
     head.train()
     started = time.perf_counter()
@@ -64,9 +65,17 @@ def plain_loop(folder: str, texts: list[str], labels: list[int], batch_size: int
 def zoo_loop(splits, batch_size: int, seed: int) -> float:
     from zoo_core.engine.pipeline import finetune
 
-    result = finetune("minilm-l6", splits, method="lora", epochs=1, batch_size=batch_size, seed=seed, save=False,
-                      patience=None, method_options={"r": 8, "alpha": 16, "dropout": 0.1,
-                                                     "target_modules": ["query", "value"]})
+    result = finetune(
+        "minilm-l6",
+        splits,
+        method="lora",
+        epochs=1,
+        batch_size=batch_size,
+        seed=seed,
+        save=False,
+        patience=None,
+        method_options={"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["query", "value"]},
+    )
     return result.samples_per_second
 
 
@@ -95,13 +104,25 @@ def main() -> None:
     for repeat in range(args.repeats):
         plain_rates.append(plain_loop(folder, texts, labels, args.batch_size, seed=repeat))
         zoo_rates.append(zoo_loop(splits, args.batch_size, seed=repeat))
-        print(f"repeat {repeat + 1}: plain {plain_rates[-1]:.1f} samples/s, zoo {zoo_rates[-1]:.1f} samples/s", flush=True)
+        print(
+            f"repeat {repeat + 1}: plain {plain_rates[-1]:.1f} samples/s, zoo {zoo_rates[-1]:.1f} samples/s", flush=True
+        )
     zoo_median, plain_median = statistics.median(zoo_rates), statistics.median(plain_rates)
     ratio = zoo_median / plain_median
-    dump(Path(args.out), {"zoo_samples_per_second": zoo_rates, "plain_samples_per_second": plain_rates,
-                          "ratio": ratio, "train_size": len(texts), "batch_size": args.batch_size})
-    print(f"zoo finetune {zoo_median:.1f} samples/s vs plain PyTorch loop {plain_median:.1f} samples/s: "
-          f"ratio {ratio:.3f} (target >= 0.9)")
+    dump(
+        Path(args.out),
+        {
+            "zoo_samples_per_second": zoo_rates,
+            "plain_samples_per_second": plain_rates,
+            "ratio": ratio,
+            "train_size": len(texts),
+            "batch_size": args.batch_size,
+        },
+    )
+    print(
+        f"zoo finetune {zoo_median:.1f} samples/s vs plain PyTorch loop {plain_median:.1f} samples/s: "
+        f"ratio {ratio:.3f} (target >= 0.9)"
+    )
 
 
 if __name__ == "__main__":

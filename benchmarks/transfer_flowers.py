@@ -37,21 +37,43 @@ def main() -> None:
     rows = []
     for method, pretrained, options in runs:
         started = time.perf_counter()
-        result = finetune("efficientnet-lite0", splits, method=method, pretrained=pretrained, seed=0, save=False,
-                          log=lambda m: print("   ", m, flush=True), **options)
-        row = {"method": method, "weights": "pretrained" if pretrained else "random",
-               "accuracy": round(result.metrics["accuracy"], 4), "macro_f1": round(result.metrics["macro_f1"], 4),
-               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-               "wall_seconds": round(time.perf_counter() - started, 1)}
+        result = finetune(
+            "efficientnet-lite0",
+            splits,
+            method=method,
+            pretrained=pretrained,
+            seed=0,
+            save=False,
+            log=lambda m: print("   ", m, flush=True),
+            **options,
+        )
+        row = {
+            "method": method,
+            "weights": "pretrained" if pretrained else "random",
+            "accuracy": round(result.metrics["accuracy"], 4),
+            "macro_f1": round(result.metrics["macro_f1"], 4),
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
         rows.append(row)
         print(row, flush=True)
-    dump(Path(args.out), {"dataset": "flowers", "split": splits.notes, "sizes": {
-        "train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}, "runs": rows})
+    dump(
+        Path(args.out),
+        {
+            "dataset": "flowers",
+            "split": splits.notes,
+            "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+            "runs": rows,
+        },
+    )
     print("\n| method | weights | test accuracy | test macro-F1 | epochs (best) | wall s |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['weights']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-              f"{r['epochs_run']} ({r['best_epoch']}) | {r['wall_seconds']} |")
+        print(
+            f"| {r['method']} | {r['weights']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"{r['epochs_run']} ({r['best_epoch']}) | {r['wall_seconds']} |"
+        )
 
 
 if __name__ == "__main__":

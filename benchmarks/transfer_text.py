@@ -32,11 +32,18 @@ def one(dataset: str, method: str, epochs: int) -> dict:
     options = {} if method == "linear_probe" else {"epochs": epochs}
     started = time.perf_counter()
     result = finetune("minilm-l6", splits, method=method, seed=0, save=False, **options)
-    return {"dataset": dataset, "method": method, "accuracy": round(result.metrics["accuracy"], 4),
-            "macro_f1": round(result.metrics["macro_f1"], 4), "wall_seconds": round(time.perf_counter() - started, 1),
-            "train_samples_per_second": round(result.samples_per_second, 1), "epochs_run": len(result.history),
-            "best_epoch": result.best_epoch, "test_size": result.metrics["num_samples"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "dataset": dataset,
+        "method": method,
+        "accuracy": round(result.metrics["accuracy"], 4),
+        "macro_f1": round(result.metrics["macro_f1"], 4),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "train_samples_per_second": round(result.samples_per_second, 1),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "test_size": result.metrics["num_samples"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def main() -> None:
@@ -56,8 +63,11 @@ def main() -> None:
     rows = []
     for dataset in args.datasets.split(","):
         for method in args.methods.split(","):
-            proc = subprocess.run([sys.executable, __file__, "--one", dataset, method, "--epochs", str(args.epochs)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", dataset, method, "--epochs", str(args.epochs)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 print(proc.stderr[-3000:])
                 raise SystemExit(f"{dataset}/{method} failed")
@@ -68,8 +78,10 @@ def main() -> None:
     print("\n| dataset | method | test accuracy | test macro-F1 | wall s | train samples/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['method']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['wall_seconds']} | "
-              f"{r['train_samples_per_second']} | {r['peak_rss_mb']} |")
+        print(
+            f"| {r['dataset']} | {r['method']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['wall_seconds']} | "
+            f"{r['train_samples_per_second']} | {r['peak_rss_mb']} |"
+        )
 
 
 if __name__ == "__main__":

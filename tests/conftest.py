@@ -18,8 +18,14 @@ def _isolated(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("zoo-home")
     monkeypatch.setenv("ZOO_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for var in ("ZOO_BLOCK_PLUGINS", "ZOO_LOAD_PLUGINS", "ZOO_STRICT_PLUGINS", "ZOO_TRACE_PLUGINS", "ZOO_CATALOG",
-                "ZOO_DEBUG"):
+    for var in (
+        "ZOO_BLOCK_PLUGINS",
+        "ZOO_LOAD_PLUGINS",
+        "ZOO_STRICT_PLUGINS",
+        "ZOO_TRACE_PLUGINS",
+        "ZOO_CATALOG",
+        "ZOO_DEBUG",
+    ):
         monkeypatch.delenv(var, raising=False)
     import zoo_core.cli
 
@@ -33,8 +39,14 @@ def run_zoo():
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None):
         full_env = {**os.environ, **(env or {})}
-        proc = subprocess.run([sys.executable, "-c", "from zoo_core.cli import main; main()", *args],
-                              capture_output=True, text=True, env=full_env, cwd=cwd, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", "from zoo_core.cli import main; main()", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            timeout=300,
+        )
         return proc.returncode, proc.stdout, proc.stderr
 
     return run

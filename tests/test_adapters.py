@@ -33,8 +33,9 @@ for _ in range(int(sys.argv[3])):
 
 
 def _saver(mode, marker, count, env=None):
-    return subprocess.Popen([sys.executable, "-c", SAVER, mode, str(marker), str(count)],
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-c", SAVER, mode, str(marker), str(count)], env={**os.environ, **(env or {})}
+    )
 
 
 def test_killed_mid_save_leaves_previous_version_intact(tmp_path):
@@ -113,7 +114,7 @@ def test_save_keeps_samples_and_a_model_card(trained):
     samples = json.loads((folder / "samples.json").read_text())
     assert len(samples["items"]) == 4 and len(samples["logits"][0]) == 3
     card = (folder / "README.md").read_text()
-    assert card.startswith("---\n") and "base_model: \"tiny/test-efficientnet\"" in card
+    assert card.startswith("---\n") and 'base_model: "tiny/test-efficientnet"' in card
     meta = json.loads((folder / "adapter.json").read_text())
     assert set(meta["files"]) >= {"adapter.safetensors", "README.md", "samples.json", "samples/0.png"}
 

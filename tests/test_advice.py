@@ -27,8 +27,17 @@ def test_advice_by_examples_per_class():
 
 
 def test_cli_suggests_for_the_users_data(run_zoo, tiny_catalog, image_folder):
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "methods", "suggest", "--data", str(image_folder),
-                             "--model", "tiny-image", "--json")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "methods",
+        "suggest",
+        "--data",
+        str(image_folder),
+        "--model",
+        "tiny-image",
+        "--json",
+    )
     assert code == 0, err
     advice = json.loads(out)
     assert advice["modality"] == "image" and 10 <= advice["min_per_class"] < 100

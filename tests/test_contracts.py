@@ -12,8 +12,22 @@ def test_backbone_contract(tiny_zoo, model):
 
 
 # Every first-party method on both families, except where its nature forbids (see `zoo methods list`).
-BOTH = ["linear_probe", "full", "lora", "dora", "ia3", "loha", "lokr", "bitfit", "ln_tuning", "bottleneck",
-        "protonet", "adalora", "fomaml", "contrastive"]
+BOTH = [
+    "linear_probe",
+    "full",
+    "lora",
+    "dora",
+    "ia3",
+    "loha",
+    "lokr",
+    "bitfit",
+    "ln_tuning",
+    "bottleneck",
+    "protonet",
+    "adalora",
+    "fomaml",
+    "contrastive",
+]
 # VeRA adapts linear layers only (peft): transformers yes, convnets such as the tiny timm model no.
 TEXT_ONLY: list[str] = ["vera"]
 CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
@@ -97,8 +111,9 @@ def one_too_many(in_features, num_classes):
 def test_head_contract_catches_a_wrong_shape(zoo_temporary_plugin):
     from zoo_core.specs import HeadSpec
 
-    zoo = zoo_temporary_plugin("badhead", register_heads=lambda register: register(
-        HeadSpec(name="bad", factory=f"{__name__}:one_too_many")))
+    zoo = zoo_temporary_plugin(
+        "badhead", register_heads=lambda register: register(HeadSpec(name="bad", factory=f"{__name__}:one_too_many"))
+    )
     with pytest.raises(AssertionError, match=r"rule: a head maps \[batch, in_features\] to \[batch, num_classes\]"):
         check_head(zoo, "bad")
 
@@ -113,6 +128,7 @@ def test_multilevel_features_end_with_the_final_features(tiny_zoo, model, image_
     prep = backbone.preprocessor(train=False)
     if backbone.modality == "image":
         from zoo_core.data import load_image_folder
+
         items = load_image_folder(image_folder).items[:3]
     else:
         items = ["a short sentence", "another, longer sentence here", "x"]
@@ -123,6 +139,6 @@ def test_multilevel_features_end_with_the_final_features(tiny_zoo, model, image_
         multi = backbone(batch)
     assert len(backbone.feature_groups) > 1
     assert multi.shape == (3, sum(backbone.feature_groups)) == (3, backbone.num_features)
-    torch.testing.assert_close(multi[:, -last.shape[1]:], last)  # the final level is the old output
+    torch.testing.assert_close(multi[:, -last.shape[1] :], last)  # the final level is the old output
     assert backbone.use_features("last") and backbone.num_features == last.shape[1]
     assert not backbone.use_features("no-such-kind")

@@ -339,8 +339,13 @@ def test_fingerprint_images_by_content_and_across_processes(tmp_path):
     png(Path(ds.items[0]), size=(5, 5))  # another size: the hash cache keys on (path, mtime, size)
     assert ds.fingerprint() != first
     code = f"from zoo_core import data; print(data.load_image_folder({str(copy)!r}).fingerprint())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout.strip()
     assert out == first
 
 
@@ -367,6 +372,11 @@ def test_detect_modality_rejects_other_things(tmp_path):
 
 def test_module_imports_neither_torch_nor_pil():
     code = "import sys, zoo_core.data; print('torch' in sys.modules, 'PIL' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout.strip()
     assert out == "False False"

@@ -22,15 +22,50 @@ def _free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun not installed beside this Python")
 def test_two_cpu_processes_match_one(tiny_catalog, text_file, tmp_path):
-    args = ["--catalog", str(tiny_catalog), "finetune", "-m", "tiny-text", "-d", str(text_file), "--method", "full",
-            "--epochs", "3", "--lr", "0.005", "--batch-size", "8", "--dropout", "0", "--no-save", "--json"]
+    args = [
+        "--catalog",
+        str(tiny_catalog),
+        "finetune",
+        "-m",
+        "tiny-text",
+        "-d",
+        str(text_file),
+        "--method",
+        "full",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.005",
+        "--batch-size",
+        "8",
+        "--dropout",
+        "0",
+        "--no-save",
+        "--json",
+    ]
     env = {**os.environ, "ZOO_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "zoo_core.cli", *args], capture_output=True, text=True, env=env,
-                            timeout=300)
+    single = subprocess.run(
+        [sys.executable, "-m", "zoo_core.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     assert single.returncode == 0, single.stderr[-2000:]
-    double = subprocess.run([str(TORCHRUN), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                             str(_free_port()), "-m", "zoo_core.cli", *args], capture_output=True, text=True, env=env,
-                            timeout=300)
+    double = subprocess.run(
+        [
+            str(TORCHRUN),
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "zoo_core.cli",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert double.returncode == 0, double.stderr[-2000:]
     one = json.loads(single.stdout)
     two = json.loads(double.stdout)  # exactly one JSON document: only the main process reports

@@ -15,13 +15,26 @@ EXAMPLE = ROOT / "examples" / "zoo-cosine-probe"
 
 @pytest.fixture(scope="module")
 def installed_example():
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-           "--disable-pip-version-check", "-e", str(EXAMPLE)]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--disable-pip-version-check",
+        "-e",
+        str(EXAMPLE),
+    ]
     proc = subprocess.run(pip, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     yield
-    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", "zoo-cosine-probe"],
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", "zoo-cosine-probe"],
+        capture_output=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -30,8 +43,22 @@ def test_installed_plugin_is_listed_trained_saved_and_reloaded(installed_example
     assert code == 0, err
     rows = {row["name"]: row for row in json.loads(out)}
     assert rows["cosine_probe"]["plugin"] == "cosine_probe"
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "finetune", "-m", "tiny-image", "-d", str(image_folder),
-                             "--method", "cosine_probe", "--epochs", "5", "--name", "cos", "--json")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "finetune",
+        "-m",
+        "tiny-image",
+        "-d",
+        str(image_folder),
+        "--method",
+        "cosine_probe",
+        "--epochs",
+        "5",
+        "--name",
+        "cos",
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["adapter"] == "cos@1"  # saving already reloaded it and compared predictions
     image = str(next((image_folder / "class_2").iterdir()))
@@ -42,7 +69,7 @@ def test_installed_plugin_is_listed_trained_saved_and_reloaded(installed_example
     assert "0 failed" in out
 
 
-BAD_PLUGIN = '''
+BAD_PLUGIN = """
 import torch  # a heavy top-level import: rule broken
 from zoo_core.hookspecs import hookimpl
 from zoo_core.specs import MethodSpec
@@ -51,9 +78,9 @@ from zoo_core.specs import MethodSpec
 @hookimpl
 def register_methods(register):
     register(MethodSpec(name="sneaky", factory="bad_plugin_impl:Sneaky", trains="head", modalities=("image",)))
-'''
+"""
 
-BAD_IMPL = '''
+BAD_IMPL = """
 from zoo_core.engine.method import AdaptationMethod
 
 
@@ -63,7 +90,7 @@ class Sneaky(AdaptationMethod):
 
     def prepare(self, model):
         pass  # says "head" but leaves the whole backbone trainable
-'''
+"""
 
 
 def test_check_names_the_broken_rules(run_zoo, tmp_path):

@@ -60,18 +60,31 @@ def test_backbones_catalogs_and_weight_sources_from_one_plugin(tiny_catalog, tmp
 
     tiny = next(m for m in json.loads(tiny_catalog.read_text())["models"] if m["id"] == TINY_IMAGE)
     weights = Path(tiny["weights"][0]["path"])
-    entry = {**tiny, "id": "toy/net", "aliases": ["toy-net"], "family": "toy_timm",
-             "weights": [{"source": "toy", "folder": str(weights.parent), "file": weights.name,
-                          "sha256": tiny["weights"][0]["sha256"]}]}
+    entry = {
+        **tiny,
+        "id": "toy/net",
+        "aliases": ["toy-net"],
+        "family": "toy_timm",
+        "weights": [
+            {
+                "source": "toy",
+                "folder": str(weights.parent),
+                "file": weights.name,
+                "sha256": tiny["weights"][0]["sha256"],
+            }
+        ],
+    }
     catalog = tmp_path / "toy-catalog.json"
     catalog.write_text(json.dumps({"schema_version": 1, "models": [entry]}))
 
     zoo = zoo_with(
         "toyfam",
         register_backbones=lambda register: register(
-            BackboneSpec(name="toy_timm", modality="image", factory="zoo_timm._impl:create_backbone")),
+            BackboneSpec(name="toy_timm", modality="image", factory="zoo_timm._impl:create_backbone")
+        ),
         register_weight_sources=lambda register: register(
-            WeightsSourceSpec(name="toy", resolver=f"{__name__}:ToySource")),
+            WeightsSourceSpec(name="toy", resolver=f"{__name__}:ToySource")
+        ),
         register_catalogs=lambda register: register(CatalogSpec(path=str(catalog))),
     )
     assert zoo.backbones["toy_timm"].plugin == "toyfam"
@@ -90,8 +103,10 @@ def test_heads_hook_builds_the_plugins_head():
 
     from zoo_core.engine.model import build_head
 
-    zoo = zoo_with("toyhead", register_heads=lambda register: register(
-        HeadSpec(name="scaled", factory=f"{__name__}:scaled_linear")))
+    zoo = zoo_with(
+        "toyhead",
+        register_heads=lambda register: register(HeadSpec(name="scaled", factory=f"{__name__}:scaled_linear")),
+    )
     assert zoo.heads["scaled"].plugin == "toyhead"
     head = build_head(zoo, "scaled", 8, 3, scale=0.5)
     out = head(torch.randn(5, 8) * 100)
@@ -102,13 +117,18 @@ def test_heads_hook_builds_the_plugins_head():
 
 
 def test_tasks_hook_and_a_clash_with_a_catalog_task():
-    zoo = zoo_with("toytask", register_tasks=lambda register: register(
-        TaskSpec(name="toy-counting", modality="image", description="count things", status="planned")))
+    zoo = zoo_with(
+        "toytask",
+        register_tasks=lambda register: register(
+            TaskSpec(name="toy-counting", modality="image", description="count things", status="planned")
+        ),
+    )
     assert zoo.tasks["toy-counting"].plugin == "toytask"
     assert zoo.tasks["image-classification"].plugin.startswith("catalog:")
 
-    clash = zoo_with("clash", register_tasks=lambda register: register(
-        TaskSpec(name="image-classification", modality="image")))
+    clash = zoo_with(
+        "clash", register_tasks=lambda register: register(TaskSpec(name="image-classification", modality="image"))
+    )
     with pytest.raises(PluginError, match="task 'image-classification' is declared by both clash and catalog:"):
         clash.tasks
 
@@ -116,7 +136,9 @@ def test_tasks_hook_and_a_clash_with_a_catalog_task():
 def test_scorers_hook_passes_the_scorer_contract():
     from zoo_core.testing.contracts import check_scorer
 
-    zoo = zoo_with("toyscore", register_scorers=lambda register: register(
-        ScorerSpec(name="toy_fisher", factory=f"{__name__}:FisherScorer")))
+    zoo = zoo_with(
+        "toyscore",
+        register_scorers=lambda register: register(ScorerSpec(name="toy_fisher", factory=f"{__name__}:FisherScorer")),
+    )
     assert zoo.scorers["toy_fisher"].plugin == "toyscore"
     check_scorer(zoo, "toy_fisher")

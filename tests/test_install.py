@@ -15,8 +15,12 @@ PIP_OFFLINE = ["--no-deps", "--no-build-isolation", "--quiet", "--disable-pip-ve
 
 
 def zoo_in(python, *args, timeout=600):
-    proc = subprocess.run([str(python), "-c", "from zoo_core.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(python), "-c", "from zoo_core.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -26,8 +30,7 @@ def fresh_environment(path):
     venv.EnvBuilder(with_pip=False).create(path)
     own_site = next(path.glob("lib/python*/site-packages"))
     parents = [p for p in site.getsitepackages() if p != str(own_site)]
-    (own_site / "zz_parent_env.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
+    (own_site / "zz_parent_env.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
     return path / "bin" / "python"
 
 
@@ -97,5 +100,7 @@ def test_requirement_lines_follow_pip_freeze(tmp_path):
     assert requirement_line(dist()) == "zoo-x==1.2"
     assert requirement_line(dist({"url": "file:///src/x", "dir_info": {"editable": True}})) == "-e file:///src/x"
     assert requirement_line(dist({"url": "file:///w/x.whl", "archive_info": {}})) == "zoo-x @ file:///w/x.whl"
-    assert requirement_line(dist({"url": "https://g.org/x.git", "vcs_info": {"vcs": "git", "commit_id": "abc"}})) \
+    assert (
+        requirement_line(dist({"url": "https://g.org/x.git", "vcs_info": {"vcs": "git", "commit_id": "abc"}}))
         == "zoo-x @ git+https://g.org/x.git@abc"
+    )

@@ -16,26 +16,32 @@ main({args!r})
 """
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"],
-    ["plugins", "list", "--json"],
-    ["models", "list", "--json"],
-    ["models", "list", "--task", "image-classification", "--offline", "--json"],
-    ["models", "show", "resnet50", "--json"],
-    ["methods", "list", "--json"],
-    ["tasks", "list", "--json"],
-    ["adapters", "list", "--json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["plugins", "list", "--json"],
+        ["models", "list", "--json"],
+        ["models", "list", "--task", "image-classification", "--offline", "--json"],
+        ["models", "show", "resnet50", "--json"],
+        ["methods", "list", "--json"],
+        ["tasks", "list", "--json"],
+        ["adapters", "list", "--json"],
+    ],
+)
 def test_listing_commands_do_not_import_heavy_modules(args):
-    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(heavy=HEAVY, args=args)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(heavy=HEAVY, args=args)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     heavy_line = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")][-1]
-    assert json.loads(heavy_line[len("HEAVY="):]) == []
+    assert json.loads(heavy_line[len("HEAVY=") :]) == []
 
 
 def test_plugin_top_level_modules_are_light():
-    code = ("import sys, zoo_timm, zoo_hf, zoo_methods, zoo_peft, zoo_core._builtin, zoo_core.data, zoo_core.store;"
-            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    code = (
+        "import sys, zoo_timm, zoo_hf, zoo_methods, zoo_peft, zoo_core._builtin, zoo_core.data, zoo_core.store;"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

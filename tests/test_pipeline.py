@@ -87,7 +87,10 @@ def test_feature_cache_is_per_item_across_lists_and_splits(tiny_zoo, image_folde
     both = extract_features(backbone, [red, green])
     assert sum(calls) == 2 and not torch.allclose(both[0], both[1])
     # Random weights are never cached; another feature kind has its own cache.
-    assert extract_features(build_backbone(tiny_zoo, TINY_IMAGE, pretrained=False), items[:2]).shape == (2, fresh.shape[1])
+    assert extract_features(build_backbone(tiny_zoo, TINY_IMAGE, pretrained=False), items[:2]).shape == (
+        2,
+        fresh.shape[1],
+    )
     backbone.use_features("multilevel")
     calls.clear()
     assert extract_features(backbone, items[:4]).shape[1] == backbone.num_features and sum(calls) == 4
@@ -112,13 +115,22 @@ def test_long_texts_are_cached_as_texts(tiny_zoo, tmp_path):
 
 @pytest.mark.parametrize("method", ["linear_probe", "lora", "full"])
 def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, tiny_catalog, text_file, method):
-    result = finetune(TINY_TEXT, text_file, method=method, zoo=tiny_zoo, epochs=3, name=f"reviews-{method}",
-                      lr=5e-3 if method != "linear_probe" else None)
+    result = finetune(
+        TINY_TEXT,
+        text_file,
+        method=method,
+        zoo=tiny_zoo,
+        epochs=3,
+        name=f"reviews-{method}",
+        lr=5e-3 if method != "linear_probe" else None,
+    )
     texts = ["the food was very good and nice", "the staff was very awful and bad"]
     here = predict(result.adapter, texts, zoo=tiny_zoo, top_k=2)
     assert [r["top"][0]["label"] for r in here] == [r["label"] for r in here]
-    code = ("import json, sys; from zoo_core.engine.pipeline import predict; from zoo_core.plugins import Zoo;"
-            f"print(json.dumps(predict({result.adapter!r}, {texts!r}, zoo=Zoo(catalog_paths=[{str(tiny_catalog)!r}]), top_k=2)))")
+    code = (
+        "import json, sys; from zoo_core.engine.pipeline import predict; from zoo_core.plugins import Zoo;"
+        f"print(json.dumps(predict({result.adapter!r}, {texts!r}, zoo=Zoo(catalog_paths=[{str(tiny_catalog)!r}]), top_k=2)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     there = json.loads(out.stdout)
@@ -154,9 +166,21 @@ def test_unknown_method_and_option(tiny_zoo, image_folder):
 
 
 def test_training_techniques_run(tiny_zoo, image_folder):
-    result = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, save=False, epochs=3, schedule="step",
-                      warmup=0.2, grad_accum=2, label_smoothing=0.1, class_weights=True, num_workers=0,
-                      method_options={"gradual_unfreeze": True, "layer_decay": 0.8})
+    result = finetune(
+        TINY_IMAGE,
+        image_folder,
+        method="full",
+        zoo=tiny_zoo,
+        save=False,
+        epochs=3,
+        schedule="step",
+        warmup=0.2,
+        grad_accum=2,
+        label_smoothing=0.1,
+        class_weights=True,
+        num_workers=0,
+        method_options={"gradual_unfreeze": True, "layer_decay": 0.8},
+    )
     assert len(result.history) >= 1 and all(h["train_loss"] > 0 for h in result.history)
 
 
@@ -175,8 +199,20 @@ def test_gradual_unfreezing_unfreezes_from_the_top(tiny_zoo):
 
 
 def test_cli_finetune_json_and_predict(tiny_catalog, image_folder, run_zoo):
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "finetune", "-m", "tiny-image", "-d", str(image_folder),
-                             "--epochs", "3", "--name", "cli-colours", "--json")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "finetune",
+        "-m",
+        "tiny-image",
+        "-d",
+        str(image_folder),
+        "--epochs",
+        "3",
+        "--name",
+        "cli-colours",
+        "--json",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert {"accuracy", "macro_f1", "adapter", "adapter_path"} <= set(data)
@@ -195,11 +231,21 @@ def test_loss_decreases_with_training(tiny_zoo, text_file):
     assert torch.is_tensor(next(result.model_obj.parameters()))
 
 
-@pytest.mark.parametrize("method, model", [
-    ("bottleneck", TINY_IMAGE), ("bottleneck", TINY_TEXT), ("ia3", TINY_IMAGE), ("dora", TINY_TEXT),
-    ("loha", TINY_TEXT), ("lokr", TINY_IMAGE), ("bitfit", TINY_TEXT), ("ln_tuning", TINY_IMAGE),
-    ("adalora", TINY_IMAGE), ("vera", TINY_TEXT),
-])
+@pytest.mark.parametrize(
+    "method, model",
+    [
+        ("bottleneck", TINY_IMAGE),
+        ("bottleneck", TINY_TEXT),
+        ("ia3", TINY_IMAGE),
+        ("dora", TINY_TEXT),
+        ("loha", TINY_TEXT),
+        ("lokr", TINY_IMAGE),
+        ("bitfit", TINY_TEXT),
+        ("ln_tuning", TINY_IMAGE),
+        ("adalora", TINY_IMAGE),
+        ("vera", TINY_TEXT),
+    ],
+)
 def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, method, model):
     """Every method trains through the pipeline; the stored adapter reloads (the save verifies
     predictions on stored samples) and predicts the same as the in-memory model."""
@@ -216,8 +262,17 @@ def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, 
 def test_adalora_prunes_ranks_to_its_budget(tiny_zoo, text_file):
     """The rank allocator runs after every step: by the end, the kept singular values across all
     adapted layers number target_r per layer on average (the budget), not init_r."""
-    result = finetune(TINY_TEXT, text_file, method="adalora", zoo=tiny_zoo, save=False, epochs=4, lr=5e-3,
-                      patience=0, method_options={"init_r": 6, "target_r": 2})
+    result = finetune(
+        TINY_TEXT,
+        text_file,
+        method="adalora",
+        zoo=tiny_zoo,
+        save=False,
+        epochs=4,
+        lr=5e-3,
+        patience=0,
+        method_options={"init_r": 6, "target_r": 2},
+    )
     singular = [p for n, p in result.model_obj.backbone.model.named_parameters() if ".lora_E." in n]
     kept = sum(int((e != 0).sum()) for e in singular)
     assert singular and kept == 2 * len(singular) < 6 * len(singular)
@@ -285,8 +340,17 @@ def test_l2_sp_keeps_full_fine_tuning_near_the_pretrained_weights(tiny_zoo, text
     base = {f"backbone.{k}": v for k, v in build_backbone(tiny_zoo, TINY_TEXT).state_dict().items()}
 
     def drift(**options):
-        result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, epochs=3, lr=1e-2, batch_size=4,
-                          method_options=options, name=f"sp-{bool(options)}")
+        result = finetune(
+            TINY_TEXT,
+            text_file,
+            method="full",
+            zoo=tiny_zoo,
+            epochs=3,
+            lr=1e-2,
+            batch_size=4,
+            method_options=options,
+            name=f"sp-{bool(options)}",
+        )
         state = load_file(str(Path(result.adapter_path) / "adapter.safetensors"))
         return sum(float((state[k] - v).pow(2).sum()) for k, v in base.items() if k in state and v.is_floating_point())
 
@@ -309,8 +373,15 @@ def test_group_scale_gives_each_level_the_weight_of_the_last():
 @pytest.mark.parametrize("method, model", [("fomaml", TINY_IMAGE), ("contrastive", TINY_TEXT), ("fomaml", TINY_TEXT)])
 def test_few_shot_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, method, model):
     data = image_folder if model == TINY_IMAGE else text_file
-    result = finetune(model, data, method=method, zoo=tiny_zoo, shots=6, name=f"fs-{method}",
-                      method_options={"meta_steps": 20} if method == "fomaml" else {"steps": 8})
+    result = finetune(
+        model,
+        data,
+        method=method,
+        zoo=tiny_zoo,
+        shots=6,
+        name=f"fs-{method}",
+        method_options={"meta_steps": 20} if method == "fomaml" else {"steps": 8},
+    )
     assert any(note.startswith(f"{method}: ") for note in result.notes)
     inputs = sorted(str(p) for p in image_folder.rglob("*.png"))[:3] if model == TINY_IMAGE else ["good food", "awful"]
     assert len(predict(result.adapter, inputs, zoo=tiny_zoo)) == len(inputs)  # the save already verified a reload
@@ -329,10 +400,18 @@ def test_contrastive_pulls_classes_together_and_apart(tiny_zoo, text_file):
         same = labels[:, None] == labels[None, :]
         return float(sim[same & ~torch.eye(len(labels), dtype=torch.bool)].mean() - sim[~same].mean())
 
-    before = finetune(TINY_TEXT, text_file, method="linear_probe", zoo=tiny_zoo, save=False, val_fraction=0.2,
-                      method_options={"features": "last"})
-    tuned = finetune(TINY_TEXT, text_file, method="contrastive", zoo=tiny_zoo, save=False, lr=1e-3,
-                     method_options={"steps": 30})
+    before = finetune(
+        TINY_TEXT,
+        text_file,
+        method="linear_probe",
+        zoo=tiny_zoo,
+        save=False,
+        val_fraction=0.2,
+        method_options={"features": "last"},
+    )
+    tuned = finetune(
+        TINY_TEXT, text_file, method="contrastive", zoo=tiny_zoo, save=False, lr=1e-3, method_options={"steps": 30}
+    )
     assert separation(tuned.model_obj.backbone) > separation(before.model_obj.backbone) + 0.1
 
 
@@ -386,8 +465,15 @@ def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_
 
     from zoo_core.testing.tiny import write_image_folder
 
-    run = finetune(TINY_IMAGE, image_folder, method="protonet", zoo=tiny_zoo, name="protos-support", shots=4,
-                   method_options={"episodes": 10})  # the tuned embedding must carry over to the support set
+    run = finetune(
+        TINY_IMAGE,
+        image_folder,
+        method="protonet",
+        zoo=tiny_zoo,
+        name="protos-support",
+        shots=4,
+        method_options={"episodes": 10},
+    )  # the tuned embedding must carry over to the support set
     assert any(note.startswith("protonet: 10 training episodes") for note in run.notes)
     support = write_image_folder(tmp_path / "support", classes=2, per_class=1, seed=5)
     for folder in support.iterdir():  # rename classes: the labels must come from the support set

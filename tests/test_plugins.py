@@ -84,8 +84,9 @@ def _methods_plugin(name, method_name):
 
 
 def test_duplicate_names_are_rejected_naming_both_plugins():
-    pm = make_plugin_manager(load_entry_points=False, plugins=[_methods_plugin("alpha", "same"),
-                                                               _methods_plugin("beta", "same")], environ={})
+    pm = make_plugin_manager(
+        load_entry_points=False, plugins=[_methods_plugin("alpha", "same"), _methods_plugin("beta", "same")], environ={}
+    )
     with pytest.raises(PluginError) as info:
         Zoo(pm).methods
     assert "'alpha'" in str(info.value) and "'beta'" in str(info.value) and "'same'" in str(info.value)
@@ -97,14 +98,21 @@ def test_a_plugin_that_raises_in_a_hook_is_charged_alone():
         raise RuntimeError("kaboom")
 
     err = io.StringIO()
-    pm = make_plugin_manager(load_entry_points=False, environ={}, stderr=err,
-                             plugins=[("bad", module_plugin("bad", register_methods=register_methods)),
-                                      _methods_plugin("good", "fine")])
+    pm = make_plugin_manager(
+        load_entry_points=False,
+        environ={},
+        stderr=err,
+        plugins=[("bad", module_plugin("bad", register_methods=register_methods)), _methods_plugin("good", "fine")],
+    )
     methods = Zoo(pm).methods
     assert set(methods) == {"fine"}  # the failing plugin's partial registrations are dropped
     assert "plugin 'bad' failed to run register_methods" in err.getvalue()
-    strict = make_plugin_manager(load_entry_points=False, environ={"ZOO_STRICT_PLUGINS": "1"}, stderr=io.StringIO(),
-                                 plugins=[("bad", module_plugin("bad", register_methods=register_methods))])
+    strict = make_plugin_manager(
+        load_entry_points=False,
+        environ={"ZOO_STRICT_PLUGINS": "1"},
+        stderr=io.StringIO(),
+        plugins=[("bad", module_plugin("bad", register_methods=register_methods))],
+    )
     with pytest.raises(PluginError, match="kaboom"):
         Zoo(strict).methods
 
@@ -123,4 +131,3 @@ def test_trace_writes_to_stderr():
     err = io.StringIO()
     Zoo(make_plugin_manager(environ={"ZOO_TRACE_PLUGINS": "1"}, stderr=err)).methods
     assert "loaded plugin 'peft'" in err.getvalue()
-

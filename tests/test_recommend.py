@@ -92,13 +92,18 @@ def test_a_candidate_whose_weights_fail_is_skipped_not_fatal(tiny_catalog, image
 
     catalog = json.loads(tiny_catalog.read_text())
     image = next(m for m in catalog["models"] if m["id"] == "tiny/test-efficientnet")
-    missing = {**image, "id": "tiny/missing", "aliases": ["tiny-missing"],
-               "weights": [{**image["weights"][0], "path": str(tmp_path / "gone.safetensors")}]}
+    missing = {
+        **image,
+        "id": "tiny/missing",
+        "aliases": ["tiny-missing"],
+        "weights": [{**image["weights"][0], "path": str(tmp_path / "gone.safetensors")}],
+    }
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({**catalog, "models": [image, missing]}))
     zoo = Zoo(make_plugin_manager(stderr=io.StringIO()), catalog_paths=[str(path)])
-    result = recommend(image_folder, candidates=["tiny-image", "tiny-missing"], zoo=zoo, budget_seconds=None,
-                       offline=False)  # offline would filter it out before trying
+    result = recommend(
+        image_folder, candidates=["tiny-image", "tiny-missing"], zoo=zoo, budget_seconds=None, offline=False
+    )  # offline would filter it out before trying
     assert [c.model for c in result.candidates] == ["tiny/test-efficientnet", "tiny/missing"]
     assert result.candidates[1].score is None and "gone.safetensors" in result.candidates[1].error
     assert any("1 candidates skipped" in note and "tiny/missing" in note for note in result.notes)
@@ -114,19 +119,38 @@ def test_after_one_failed_download_the_rest_are_not_downloaded(tiny_catalog, ima
 
     catalog = json.loads(tiny_catalog.read_text())
     image = next(m for m in catalog["models"] if m["id"] == "tiny/test-efficientnet")
-    hub_only = [{**image, "id": f"nowhere/model-{i}", "aliases": [f"nowhere-{i}"],
-                 "weights": [{"source": "hub", "repo_id": f"nowhere/model-{i}", "filename": "model.safetensors",
-                              "format": "safetensors"}]} for i in range(3)]
+    hub_only = [
+        {
+            **image,
+            "id": f"nowhere/model-{i}",
+            "aliases": [f"nowhere-{i}"],
+            "weights": [
+                {
+                    "source": "hub",
+                    "repo_id": f"nowhere/model-{i}",
+                    "filename": "model.safetensors",
+                    "format": "safetensors",
+                }
+            ],
+        }
+        for i in range(3)
+    ]
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({**catalog, "models": [*hub_only, image]}))
     zoo = Zoo(make_plugin_manager(stderr=io.StringIO()), catalog_paths=[str(path)])
     attempts = []
     real_fetch = HubSource.fetch
-    monkeypatch.setattr(HubSource, "fetch", lambda self, source: attempts.append(source["repo_id"])
-                        or real_fetch(self, source))
+    monkeypatch.setattr(
+        HubSource, "fetch", lambda self, source: attempts.append(source["repo_id"]) or real_fetch(self, source)
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the download fails at once, as without a network
-    result = recommend(image_folder, candidates=["nowhere-0", "nowhere-1", "nowhere-2", "tiny-image"], zoo=zoo,
-                       budget_seconds=None, offline=False)
+    result = recommend(
+        image_folder,
+        candidates=["nowhere-0", "nowhere-1", "nowhere-2", "tiny-image"],
+        zoo=zoo,
+        budget_seconds=None,
+        offline=False,
+    )
     assert attempts == ["nowhere/model-0"]
     assert result.candidates[0].model == "tiny/test-efficientnet" and result.candidates[0].score is not None
     assert any("2 more candidates whose weights are not on this machine were not tried" in n for n in result.notes)
@@ -175,12 +199,14 @@ def test_score_noise_separates_real_gaps_from_ties():
 
 def test_recommend_names_tied_candidates(tiny_zoo, image_folder):
     # One model listed twice gives identical features: a tie by construction.
-    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None,
-                       resamples=5)
+    result = recommend(
+        image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None, resamples=5
+    )
     assert result.resamples == 5 and len(result.tied_with_best) == 2
     assert result.candidates[0].ahead_of_next == 0.0 and result.candidates[0].score_sd >= 0
-    assert any("within noise of one another" in note and "the smallest of them is tiny-image" in note
-               for note in result.notes)
+    assert any(
+        "within noise of one another" in note and "the smallest of them is tiny-image" in note for note in result.notes
+    )
     alone = recommend(image_folder, candidates=["tiny-image"], zoo=tiny_zoo, budget_seconds=None)
     assert alone.resamples == 0 and alone.tied_with_best == [] and alone.candidates[0].score_sd is None
 
@@ -243,8 +269,7 @@ def test_slow_scorers_rescore_within_the_budget(tiny_zoo, image_folder, monkeypa
 
 
 def test_top_never_hides_a_model_tied_with_the_best(tiny_zoo, image_folder):
-    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None,
-                       top=1)
+    result = recommend(image_folder, candidates=["tiny-image", "tiny-image"], zoo=tiny_zoo, budget_seconds=None, top=1)
     assert len(result.tied_with_best) == 2 and len(result.candidates) == 2
 
 
@@ -264,14 +289,32 @@ def test_leep_in_recommend_is_leep_of_the_source_head(tiny_zoo, image_folder):
 
 
 def test_cli_table_shows_spread_and_ties(tiny_catalog, image_folder, run_zoo):
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(image_folder),
-                             "--candidates", "tiny-image,tiny-image", "--budget-seconds", "0")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "recommend",
+        "--data",
+        str(image_folder),
+        "--candidates",
+        "tiny-image,tiny-image",
+        "--budget-seconds",
+        "0",
+    )
     assert code == 0, err
     header = next(line for line in out.splitlines() if "MODEL" in line)
     assert "SD" in header.split() and "AHEAD" in header.split()
     assert "tied within noise: tiny-image, tiny-image" in out
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(image_folder),
-                             "--candidates", "tiny-image", "--resamples", "-1")
+    code, out, err = run_zoo(
+        "--catalog",
+        str(tiny_catalog),
+        "recommend",
+        "--data",
+        str(image_folder),
+        "--candidates",
+        "tiny-image",
+        "--resamples",
+        "-1",
+    )
     assert code != 0 and "-1" in (out + err)
 
 
@@ -284,8 +327,9 @@ def test_suggestions_follow_data_size():
 
 
 def test_cli_json(tiny_catalog, text_file, run_zoo):
-    code, out, err = run_zoo("--catalog", str(tiny_catalog), "recommend", "--data", str(text_file),
-                             "--candidates", "tiny-text", "--json")
+    code, out, err = run_zoo(
+        "--catalog", str(tiny_catalog), "recommend", "--data", str(text_file), "--candidates", "tiny-text", "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["candidates"][0]["alias"] == "tiny-text" and data["scorer_version"]

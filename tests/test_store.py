@@ -13,8 +13,12 @@ from zoo_core.store import AdapterStore, parse_ref
 def _write(payload):
     def write(folder):
         (folder / "weights.bin").write_bytes(payload)
-        return {"base_model": {"id": "tiny/x"}, "method": {"name": "lora"}, "labels": ["a", "b"],
-                "metrics": {"accuracy": 0.5}}
+        return {
+            "base_model": {"id": "tiny/x"},
+            "method": {"name": "lora"},
+            "labels": ["a", "b"],
+            "metrics": {"accuracy": 0.5},
+        }
 
     return write
 

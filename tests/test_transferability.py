@@ -258,10 +258,18 @@ def test_hscore_bounds_and_scale_invariance():
 # scikit-learn is an optional dependency of the core (only the linear probe needs it)
 needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
 
-ALL_SCORERS = [LogMEScorer(), HScoreScorer(), HScoreScorer(shrinkage=False), NCEScorer(), LEEPScorer(), KNNScorer(),
-               LinearProbeScorer()]
-SCORER_PARAMS = [pytest.param(s, id=s.name, marks=[needs_sklearn] if s.name == "linear_probe" else [])
-                 for s in ALL_SCORERS]
+ALL_SCORERS = [
+    LogMEScorer(),
+    HScoreScorer(),
+    HScoreScorer(shrinkage=False),
+    NCEScorer(),
+    LEEPScorer(),
+    KNNScorer(),
+    LinearProbeScorer(),
+]
+SCORER_PARAMS = [
+    pytest.param(s, id=s.name, marks=[needs_sklearn] if s.name == "linear_probe" else []) for s in ALL_SCORERS
+]
 
 
 @pytest.mark.parametrize("scorer", SCORER_PARAMS)
@@ -356,8 +364,9 @@ def small_classes():
     return f, y
 
 
-@pytest.mark.parametrize("fn", [knn_accuracy, pytest.param(linear_probe_accuracy, marks=needs_sklearn)],
-                         ids=["knn", "linear_probe"])
+@pytest.mark.parametrize(
+    "fn", [knn_accuracy, pytest.param(linear_probe_accuracy, marks=needs_sklearn)], ids=["knn", "linear_probe"]
+)
 def test_empirical_scores_reduce_folds_for_small_classes(fn):
     f, y = small_classes()
     assert 0.9 <= fn(f, y) <= 1.0  # 2 folds: the smallest class has 2 samples

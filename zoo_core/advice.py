@@ -33,20 +33,31 @@ def suggest_method(per_class: float, params_m: float | None, modality: str) -> t
     """A method for this many labelled examples per class and this model size, with the reason."""
     size = params_m or 0.0
     if per_class < 10 and modality == "text":
-        return "contrastive", (f"{per_class:.0f} examples per class: too few for a classifier alone, but they make "
-                               "many pairs; contrastive (SetFit-style) tuning learns from every pair and took 8-shot "
-                               "text furthest here (report few-shot results over seeds: --repeat 10)")
+        return "contrastive", (
+            f"{per_class:.0f} examples per class: too few for a classifier alone, but they make "
+            "many pairs; contrastive (SetFit-style) tuning learns from every pair and took 8-shot "
+            "text furthest here (report few-shot results over seeds: --repeat 10)"
+        )
     if per_class < 10:
-        return "protonet", (f"{per_class:.0f} examples per class: too few to move backbone weights safely; class "
-                            "prototypes on frozen features need no training and cannot overfit "
-                            "(report few-shot results over seeds: --repeat 10)")
+        return "protonet", (
+            f"{per_class:.0f} examples per class: too few to move backbone weights safely; class "
+            "prototypes on frozen features need no training and cannot overfit "
+            "(report few-shot results over seeds: --repeat 10)"
+        )
     if per_class < 100:
-        return "linear_probe", (f"{per_class:.0f} examples per class: a frozen backbone with a validated L2 head "
-                                "is fast and hard to overfit; try lora if it plateaus")
+        return "linear_probe", (
+            f"{per_class:.0f} examples per class: a frozen backbone with a validated L2 head "
+            "is fast and hard to overfit; try lora if it plateaus"
+        )
     if per_class >= 1000 and size <= 30:
-        return "full", f"{per_class:.0f} examples per class and a {size:.0f}M-parameter model: full fine-tuning pays off"
-    return "lora", (f"{per_class:.0f} examples per class: enough to adapt the backbone; LoRA trains a small "
-                    "fraction of the weights, so it stays cheap and keeps the adapter small")
+        return (
+            "full",
+            f"{per_class:.0f} examples per class and a {size:.0f}M-parameter model: full fine-tuning pays off",
+        )
+    return "lora", (
+        f"{per_class:.0f} examples per class: enough to adapt the backbone; LoRA trains a small "
+        "fraction of the weights, so it stays cheap and keeps the adapter small"
+    )
 
 
 _ALTERNATIVES = {

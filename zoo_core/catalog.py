@@ -161,7 +161,9 @@ def read_catalog_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         best = errors[0]
         # Name the model, if any, so the user finds the entry without counting array indices.
@@ -197,8 +199,10 @@ def load_catalog(files: Iterable[tuple[str, str]]) -> Catalog:
                 key = name.lower()
                 if key in owner:
                     where = "this file" if owner[key] == str(path) else owner[key]
-                    raise CatalogError(f"{path}: duplicate model id or alias '{name}' (model '{raw['id']}'); "
-                                       f"it is already used in {where}")
+                    raise CatalogError(
+                        f"{path}: duplicate model id or alias '{name}' (model '{raw['id']}'); "
+                        f"it is already used in {where}"
+                    )
                 owner[key] = str(path)
             models.append(_entry_from_json(raw, str(path)))
     return Catalog(models=models, tasks=tasks, files=paths)

@@ -120,8 +120,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="transfer-zoo")
-@click.option("--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False),
-              help="An extra catalog file (registry.json schema). Repeatable; ZOO_CATALOG works too.")
+@click.option(
+    "--catalog",
+    "catalogs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="An extra catalog file (registry.json schema). Repeatable; ZOO_CATALOG works too.",
+)
 @click.pass_context
 def cli(ctx, catalogs):
     """transfer-zoo: pick a pre-trained model, adapt it to your data, keep the adapter.
@@ -184,8 +189,11 @@ def plugins():
 
 
 @plugins.command("list")
-@click.option("--requirements", is_flag=True,
-              help="Print pinned requirements of the installed third-party plugins (for zoo install -r).")
+@click.option(
+    "--requirements",
+    is_flag=True,
+    help="Print pinned requirements of the installed third-party plugins (for zoo install -r).",
+)
 @json_option
 def plugins_list(requirements, as_json):
     """List plugins, where they come from and what they register.
@@ -227,7 +235,9 @@ def plugins_list(requirements, as_json):
 
 @plugins.command("new")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["method", "backbone", "scorer"]), required=True, help="What the plugin adds.")
+@click.option(
+    "--kind", type=click.Choice(["method", "backbone", "scorer"]), required=True, help="What the plugin adds."
+)
 @click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True, help="Parent folder.")
 def plugins_new(name, kind, out):
     """Write a ready plugin package (pyproject with the entry point, hook module, heavy module
@@ -323,15 +333,29 @@ def models_list(task, modality, family, max_params, offline, query, as_json):
 
         sources = zoo.weight_sources
         available = lambda entry: is_available(entry, sources)  # noqa: E731
-    entries = zoo.catalog.filter(task=task, modality=modality, family=family,
-                                 max_params_m=parse_params(max_params) if max_params else None,
-                                 query=query, available=available)
+    entries = zoo.catalog.filter(
+        task=task,
+        modality=modality,
+        family=family,
+        max_params_m=parse_params(max_params) if max_params else None,
+        query=query,
+        available=available,
+    )
     if as_json:
         emit_json([entry.as_dict() for entry in entries])
         return
-    print_table([_model_row(e) for e in entries],
-                [("id", "ID"), ("alias", "ALIAS"), ("family", "FAMILY"), ("modality", "MODALITY"),
-                 ("params", "PARAMS"), ("features", "FEATURES"), ("metric", "SOURCE METRIC")])
+    print_table(
+        [_model_row(e) for e in entries],
+        [
+            ("id", "ID"),
+            ("alias", "ALIAS"),
+            ("family", "FAMILY"),
+            ("modality", "MODALITY"),
+            ("params", "PARAMS"),
+            ("features", "FEATURES"),
+            ("metric", "SOURCE METRIC"),
+        ],
+    )
 
 
 @models.command("show")
@@ -350,9 +374,28 @@ def models_show(name, as_json):
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "aliases", "description", "family", "arch", "modality", "tasks", "params_m",
-                "num_features", "input", "text", "source_head", "pretraining", "license", "paper",
-                "metric", "status", "source", "weights", "catalog_file"):
+    for key in (
+        "id",
+        "aliases",
+        "description",
+        "family",
+        "arch",
+        "modality",
+        "tasks",
+        "params_m",
+        "num_features",
+        "input",
+        "text",
+        "source_head",
+        "pretraining",
+        "license",
+        "paper",
+        "metric",
+        "status",
+        "source",
+        "weights",
+        "catalog_file",
+    ):
         value = data.get(key)
         if value in (None, "", [], {}):
             continue
@@ -387,21 +430,40 @@ def methods_list(as_json):
       zoo methods list --json
     """
     specs = sorted(get_zoo().methods.values(), key=lambda s: s.name)
-    rows = [{"name": s.name, "description": s.description, "modalities": list(s.modalities), "trains": s.trains,
-             "defaults": s.defaults, "unsupported_reason": s.unsupported_reason or None, "plugin": s.plugin}
-            for s in specs]
+    rows = [
+        {
+            "name": s.name,
+            "description": s.description,
+            "modalities": list(s.modalities),
+            "trains": s.trains,
+            "defaults": s.defaults,
+            "unsupported_reason": s.unsupported_reason or None,
+            "plugin": s.plugin,
+        }
+        for s in specs
+    ]
     if as_json:
         emit_json(rows)
         return
     for row in rows:
         row["modalities"] = ",".join(row["modalities"])
-    print_table(rows, [("name", "NAME"), ("modalities", "MODALITIES"), ("trains", "TRAINS"),
-                       ("plugin", "PLUGIN"), ("description", "DESCRIPTION")])
+    print_table(
+        rows,
+        [
+            ("name", "NAME"),
+            ("modalities", "MODALITIES"),
+            ("trains", "TRAINS"),
+            ("plugin", "PLUGIN"),
+            ("description", "DESCRIPTION"),
+        ],
+    )
 
 
 @methods.command("suggest")
 @click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled training data.")
-@click.option("--model", "-m", "model_id", help="The model you will adapt (default: the catalog's smallest offline one).")
+@click.option(
+    "--model", "-m", "model_id", help="The model you will adapt (default: the catalog's smallest offline one)."
+)
 @click.option("--text-column", help="Text column (default: auto-detect).")
 @click.option("--label-column", help="Label column (default: auto-detect).")
 @json_option
@@ -432,25 +494,40 @@ def methods_suggest(data, model_id, text_column, label_column, as_json):
     else:
         from zoo_core.weights import is_available
 
-        candidates = [e for e in zoo.catalog.models if e.modality == labelled.modality and e.params_m
-                      and is_available(e, zoo.weight_sources)]
+        candidates = [
+            e
+            for e in zoo.catalog.models
+            if e.modality == labelled.modality and e.params_m and is_available(e, zoo.weight_sources)
+        ]
         entry = min(candidates, key=lambda e: e.params_m) if candidates else None
     advice = advise(per_class, entry.params_m if entry else None, labelled.modality)
-    result = {"data": str(path), "modality": labelled.modality, "classes": len(counts),
-              "examples": len(labelled), "min_per_class": per_class, "model": entry.id if entry else None,
-              "method": advice.method, "reason": advice.reason, "alternatives": advice.alternatives,
-              "evidence": advice.evidence}
+    result = {
+        "data": str(path),
+        "modality": labelled.modality,
+        "classes": len(counts),
+        "examples": len(labelled),
+        "min_per_class": per_class,
+        "model": entry.id if entry else None,
+        "method": advice.method,
+        "reason": advice.reason,
+        "alternatives": advice.alternatives,
+        "evidence": advice.evidence,
+    }
     if as_json:
         emit_json(result)
         return
-    click.echo(f"{len(labelled)} {labelled.modality} examples, {len(counts)} classes, at least {per_class} per class"
-               + (f"; model {entry.id} ({entry.params_m}M parameters)" if entry else ""))
+    click.echo(
+        f"{len(labelled)} {labelled.modality} examples, {len(counts)} classes, at least {per_class} per class"
+        + (f"; model {entry.id} ({entry.params_m}M parameters)" if entry else "")
+    )
     click.echo(f"suggested: {advice.method}: {advice.reason}")
     click.echo(f"also worth a try: {', '.join(advice.alternatives)}")
     for line in advice.evidence:
         click.echo(f"measured here (BENCHMARKS.md): {line}")
     if entry:
-        click.echo(f"next: zoo finetune -m {entry.aliases[0] if entry.aliases else entry.id} -d {data} --method {advice.method}")
+        click.echo(
+            f"next: zoo finetune -m {entry.aliases[0] if entry.aliases else entry.id} -d {data} --method {advice.method}"
+        )
 
 
 @cli.group(cls=ZooGroup)
@@ -472,13 +549,30 @@ def tasks_list(as_json):
     for entry in zoo.catalog.models:
         for task in entry.tasks:
             counts[task] = counts.get(task, 0) + 1
-    rows = [{"name": t.name, "modality": t.modality, "status": t.status, "models": counts.get(t.name, 0),
-             "description": t.description, "plugin": t.plugin} for t in sorted(zoo.tasks.values(), key=lambda t: t.name)]
+    rows = [
+        {
+            "name": t.name,
+            "modality": t.modality,
+            "status": t.status,
+            "models": counts.get(t.name, 0),
+            "description": t.description,
+            "plugin": t.plugin,
+        }
+        for t in sorted(zoo.tasks.values(), key=lambda t: t.name)
+    ]
     if as_json:
         emit_json(rows)
         return
-    print_table(rows, [("name", "NAME"), ("modality", "MODALITY"), ("status", "STATUS"), ("models", "MODELS"),
-                       ("description", "DESCRIPTION")])
+    print_table(
+        rows,
+        [
+            ("name", "NAME"),
+            ("modality", "MODALITY"),
+            ("status", "STATUS"),
+            ("models", "MODELS"),
+            ("description", "DESCRIPTION"),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- train / evaluate / predict
@@ -502,8 +596,13 @@ def _echo_err(message: str) -> None:
 
 @cli.command()
 @click.option("--model", "-m", "model_id", required=True, help="Catalog id or alias (zoo models list).")
-@click.option("--data", "-d", required=True, type=click.Path(exists=True),
-              help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file.")
+@click.option(
+    "--data",
+    "-d",
+    required=True,
+    type=click.Path(exists=True),
+    help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file.",
+)
 @click.option("--val", type=click.Path(exists=True), help="Validation data (default: a stratified 20% of --data).")
 @click.option("--test", type=click.Path(exists=True), help="Test data, for an unbiased final evaluation.")
 @click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
@@ -525,17 +624,55 @@ def _echo_err(message: str) -> None:
 @click.option("--text-column", help="Text column of a CSV/TSV/JSONL file (default: auto-detect).")
 @click.option("--label-column", help="Label column (default: auto-detect; 'first-token' for TREC-style lines).")
 @click.option("--random-weights", is_flag=True, help="Use the architecture with random weights (a baseline).")
-@click.option("--option", "-o", "method_opts", multiple=True, metavar="KEY=VALUE",
-              help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.")
+@click.option(
+    "--option",
+    "-o",
+    "method_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.",
+)
 @click.option("--variant", help="Method variant, e.g. houlsby or pfeiffer for --method bottleneck.")
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Repeat over N seeds (SEED, SEED+1, ...) and report mean and standard deviation; "
-                   "with --shots each seed draws other examples. Repeats store no adapters.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Repeat over N seeds (SEED, SEED+1, ...) and report mean and standard deviation; "
+    "with --shots each seed draws other examples. Repeats store no adapters.",
+)
 @click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
 @json_option
-def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_decay, schedule, warmup, patience,
-             grad_accum, label_smoothing, class_weights, head, dropout, shots, seed, name, text_column, label_column,
-             random_weights, method_opts, variant, repeat, no_save, as_json):
+def finetune(
+    model_id,
+    data,
+    val,
+    test,
+    method,
+    epochs,
+    lr,
+    batch_size,
+    weight_decay,
+    schedule,
+    warmup,
+    patience,
+    grad_accum,
+    label_smoothing,
+    class_weights,
+    head,
+    dropout,
+    shots,
+    seed,
+    name,
+    text_column,
+    label_column,
+    random_weights,
+    method_opts,
+    variant,
+    repeat,
+    no_save,
+    as_json,
+):
     """Adapt a pre-trained model to your labelled data, evaluate it, store the adapter.
 
     \b
@@ -557,12 +694,34 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
 
     def run(run_seed: int, save: bool):
         return run_finetune(
-            model_id, data, method=method, val=val, test=test, name=name, head=head, head_options={"dropout": dropout},
-            method_options=dict(method_options), pretrained=not random_weights, shots=shots,
-            seed=run_seed, save=save, zoo=get_zoo(), log=log, data_options=data_options,
-            epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
-            patience=patience, grad_accum=grad_accum, label_smoothing=label_smoothing, class_weights=class_weights,
-            progress=not as_json)
+            model_id,
+            data,
+            method=method,
+            val=val,
+            test=test,
+            name=name,
+            head=head,
+            head_options={"dropout": dropout},
+            method_options=dict(method_options),
+            pretrained=not random_weights,
+            shots=shots,
+            seed=run_seed,
+            save=save,
+            zoo=get_zoo(),
+            log=log,
+            data_options=data_options,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            warmup=warmup,
+            patience=patience,
+            grad_accum=grad_accum,
+            label_smoothing=label_smoothing,
+            class_weights=class_weights,
+            progress=not as_json,
+        )
 
     if repeat > 1:
         _report_repeats([run(seed + i, False) for i in range(repeat)], seed, as_json)
@@ -578,8 +737,10 @@ def finetune(model_id, data, val, test, method, epochs, lr, batch_size, weight_d
     for note in result.notes:
         click.echo(f"note: {note}")
     click.echo(format_report(result.metrics))
-    click.echo(f"{result.eval_split} accuracy {result.metrics['accuracy']:.4f}, macro-F1 {result.metrics['macro_f1']:.4f} "
-               f"(best epoch {result.best_epoch}, {result.train_seconds:.1f}s training)")
+    click.echo(
+        f"{result.eval_split} accuracy {result.metrics['accuracy']:.4f}, macro-F1 {result.metrics['macro_f1']:.4f} "
+        f"(best epoch {result.best_epoch}, {result.train_seconds:.1f}s training)"
+    )
     if result.adapter:
         click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
     if result.run_dir:
@@ -592,8 +753,11 @@ def _report_repeats(results, first_seed: int, as_json: bool) -> None:
 
     if not results[0].is_main_process:
         return
-    summary: dict[str, Any] = {"repeats": len(results), "seeds": [first_seed + i for i in range(len(results))],
-                               "eval_split": results[0].eval_split}
+    summary: dict[str, Any] = {
+        "repeats": len(results),
+        "seeds": [first_seed + i for i in range(len(results))],
+        "eval_split": results[0].eval_split,
+    }
     for key in ("accuracy", "macro_f1"):
         values = [r.metrics[key] for r in results]
         summary[key] = values
@@ -602,9 +766,11 @@ def _report_repeats(results, first_seed: int, as_json: bool) -> None:
     if as_json:
         emit_json(summary)
         return
-    click.echo(f"{len(results)} seeded repeats (seeds {summary['seeds'][0]}..{summary['seeds'][-1]}), "
-               f"{summary['eval_split']}: accuracy {summary['accuracy_mean']:.4f} +/- {summary['accuracy_std']:.4f}, "
-               f"macro-F1 {summary['macro_f1_mean']:.4f} +/- {summary['macro_f1_std']:.4f} (mean +/- sd)")
+    click.echo(
+        f"{len(results)} seeded repeats (seeds {summary['seeds'][0]}..{summary['seeds'][-1]}), "
+        f"{summary['eval_split']}: accuracy {summary['accuracy_mean']:.4f} +/- {summary['accuracy_std']:.4f}, "
+        f"macro-F1 {summary['macro_f1_mean']:.4f} +/- {summary['macro_f1_std']:.4f} (mean +/- sd)"
+    )
 
 
 @cli.command()
@@ -626,8 +792,9 @@ def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_j
     from zoo_core.metrics import format_report
 
     data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
-    metrics = run_evaluate(adapter, data, zoo=get_zoo(), allow_base_mismatch=allow_base_mismatch,
-                           data_options=data_options)
+    metrics = run_evaluate(
+        adapter, data, zoo=get_zoo(), allow_base_mismatch=allow_base_mismatch, data_options=data_options
+    )
     if as_json:
         emit_json(metrics)
         return
@@ -639,8 +806,12 @@ def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_j
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per input.")
 @click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
-@click.option("--support", type=click.Path(exists=True), help="Labelled examples (class folders or a text file) "
-              "to classify against instead of the adapter's own (protonet adapters; new classes allowed).")
+@click.option(
+    "--support",
+    type=click.Path(exists=True),
+    help="Labelled examples (class folders or a text file) "
+    "to classify against instead of the adapter's own (protonet adapters; new classes allowed).",
+)
 @json_option
 def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
     """Predict labels with a stored adapter. INPUTS are image files, or texts for text models.
@@ -653,8 +824,9 @@ def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
     """
     from zoo_core.engine.pipeline import predict as run_predict
 
-    results = run_predict(adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch,
-                          support=support)
+    results = run_predict(
+        adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch, support=support
+    )
     if as_json:
         emit_json(results)
         return
@@ -687,15 +859,19 @@ def quickstart(shots, seed, as_json):
         return
     pre, rnd = result["pretrained"], result["random"]
     click.echo("")
-    click.echo(f"Accuracy reached: {pre['accuracy']:.1%} with pre-trained weights vs {rnd['accuracy']:.1%} with "
-               f"random weights ({pre['accuracy'] - rnd['accuracy']:+.1%} from transfer), "
-               f"on {pre['metrics']['num_samples']} held-out digits.")
+    click.echo(
+        f"Accuracy reached: {pre['accuracy']:.1%} with pre-trained weights vs {rnd['accuracy']:.1%} with "
+        f"random weights ({pre['accuracy'] - rnd['accuracy']:+.1%} from transfer), "
+        f"on {pre['metrics']['num_samples']} held-out digits."
+    )
     click.echo(f"Adapter saved as {pre['adapter']} ({pre['adapter_path']}); run folder {pre['run_dir']}.")
     click.echo("")
     click.echo("Go further:")
     click.echo(f"  zoo predict {ADAPTER} {result['example']}")
     click.echo(f"  zoo evaluate {ADAPTER} --data {result['test_dir']}")
-    click.echo(f"  zoo finetune --model efficientnet-lite0 --data {result['train_dir']} --method lora --test {result['test_dir']}")
+    click.echo(
+        f"  zoo finetune --model efficientnet-lite0 --data {result['train_dir']} --method lora --test {result['test_dir']}"
+    )
     click.echo("  zoo models list --task image-classification --offline")
 
 
@@ -705,20 +881,44 @@ def quickstart(shots, seed, as_json):
 @click.option("--candidates", help="Comma-separated model ids or aliases (default: every catalog model for the task).")
 @click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
 @click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
-@click.option("--budget-seconds", type=float, default=90.0, show_default=True,
-              help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data). "
-                   "The noise estimate gets at most a quarter of it on top.")
+@click.option(
+    "--budget-seconds",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data). "
+    "The noise estimate gets at most a quarter of it on top.",
+)
 @click.option("--top", type=int, help="Show only the best K.")
 @click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
 @click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resamples", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).")
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).",
+)
 @click.option("--text-column", help="Text column (default: auto-detect).")
 @click.option("--label-column", help="Label column (default: auto-detect).")
 @json_option
-def recommend(data, task, candidates, max_params, offline, budget_seconds, top, scorer, verify, seed, resamples,
-              text_column, label_column, as_json):
+def recommend(
+    data,
+    task,
+    candidates,
+    max_params,
+    offline,
+    budget_seconds,
+    top,
+    scorer,
+    verify,
+    seed,
+    resamples,
+    text_column,
+    label_column,
+    as_json,
+):
     """Rank pre-trained models on your own data, before any fine-tuning.
 
     Extracts features once per candidate and scores them with LogME (default), which predicts
@@ -736,11 +936,21 @@ def recommend(data, task, candidates, max_params, offline, budget_seconds, top, 
 
     data_options = {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
     result = run_recommend(
-        data, task=task, candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
-        max_params_m=parse_params(max_params) if max_params else None, offline=offline or None,
-        budget_seconds=budget_seconds or None, top=top, scorer=scorer, verify=verify, seed=seed,
-        resamples=resamples, zoo=get_zoo(),
-        log=(lambda m: None) if as_json else _echo_err, data_options=data_options)
+        data,
+        task=task,
+        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
+        max_params_m=parse_params(max_params) if max_params else None,
+        offline=offline or None,
+        budget_seconds=budget_seconds or None,
+        top=top,
+        scorer=scorer,
+        verify=verify,
+        seed=seed,
+        resamples=resamples,
+        zoo=get_zoo(),
+        log=(lambda m: None) if as_json else _echo_err,
+        data_options=data_options,
+    )
     if as_json:
         emit_json(result.as_dict())
         return
@@ -748,22 +958,42 @@ def recommend(data, task, candidates, max_params, offline, budget_seconds, top, 
         click.echo(f"note: {note}")
     rows = []
     for rank, c in enumerate(result.candidates, start=1):
-        rows.append({"rank": rank, "model": c.alias, "score": f"{c.score:.4f}" if c.score is not None else c.error,
-                     "sd": f"{c.score_sd:.4f}" if c.score_sd is not None else "",
-                     "ahead": f"{c.ahead_of_next:.0%}" if c.ahead_of_next is not None else "",
-                     "params": f"{c.params_m:.1f}M" if c.params_m else "?", "seconds": c.feature_seconds,
-                     "verify": f"{c.verify_accuracy:.3f}" if c.verify_accuracy is not None else "",
-                     "method": c.suggested_method})
-    print_table(rows, [("rank", "#"), ("model", "MODEL"), ("score", result.scorer.upper()), ("sd", "SD"),
-                       ("ahead", "AHEAD"), ("params", "PARAMS"),
-                       ("seconds", "FEATURE S"), ("verify", "PROBE ACC"), ("method", "SUGGESTED")])
+        rows.append(
+            {
+                "rank": rank,
+                "model": c.alias,
+                "score": f"{c.score:.4f}" if c.score is not None else c.error,
+                "sd": f"{c.score_sd:.4f}" if c.score_sd is not None else "",
+                "ahead": f"{c.ahead_of_next:.0%}" if c.ahead_of_next is not None else "",
+                "params": f"{c.params_m:.1f}M" if c.params_m else "?",
+                "seconds": c.feature_seconds,
+                "verify": f"{c.verify_accuracy:.3f}" if c.verify_accuracy is not None else "",
+                "method": c.suggested_method,
+            }
+        )
+    print_table(
+        rows,
+        [
+            ("rank", "#"),
+            ("model", "MODEL"),
+            ("score", result.scorer.upper()),
+            ("sd", "SD"),
+            ("ahead", "AHEAD"),
+            ("params", "PARAMS"),
+            ("seconds", "FEATURE S"),
+            ("verify", "PROBE ACC"),
+            ("method", "SUGGESTED"),
+        ],
+    )
     if result.candidates and result.candidates[0].score is not None:
         best = result.candidates[0]
         click.echo(f"\nbest: {best.model} -> {best.suggested_method}: {best.reason}")
         if result.tied_with_best:
             aliases = {c.model: c.alias for c in result.candidates}
-            click.echo(f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}; "
-                       "any of them is as good a start")
+            click.echo(
+                f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}; "
+                "any of them is as good a start"
+            )
         click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
 
 
@@ -776,11 +1006,20 @@ def adapters():
 def _adapter_row(ref) -> dict[str, Any]:
     meta = ref.metadata()
     metrics = meta.get("metrics", {})
-    return {"name": ref.name, "version": ref.version, "ref": str(ref), "base_model": meta["base_model"]["id"],
-            "method": meta["method"]["name"], "labels": meta.get("labels", []), "accuracy": metrics.get("accuracy"),
-            "macro_f1": metrics.get("macro_f1"), "eval_split": meta.get("eval_split"), "created": meta.get("created"),
-            "path": str(ref.path),
-            "size_bytes": sum(f.stat().st_size for f in ref.path.iterdir() if f.is_file())}
+    return {
+        "name": ref.name,
+        "version": ref.version,
+        "ref": str(ref),
+        "base_model": meta["base_model"]["id"],
+        "method": meta["method"]["name"],
+        "labels": meta.get("labels", []),
+        "accuracy": metrics.get("accuracy"),
+        "macro_f1": metrics.get("macro_f1"),
+        "eval_split": meta.get("eval_split"),
+        "created": meta.get("created"),
+        "path": str(ref.path),
+        "size_bytes": sum(f.stat().st_size for f in ref.path.iterdir() if f.is_file()),
+    }
 
 
 @adapters.command("list")
@@ -802,8 +1041,17 @@ def adapters_list(as_json):
     for row in rows:
         row["acc"] = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
         row["size"] = f"{row['size_bytes'] / 1e6:.2f} MB"
-    print_table(rows, [("ref", "ADAPTER"), ("base_model", "BASE MODEL"), ("method", "METHOD"), ("acc", "ACCURACY"),
-                       ("size", "SIZE"), ("created", "CREATED")])
+    print_table(
+        rows,
+        [
+            ("ref", "ADAPTER"),
+            ("base_model", "BASE MODEL"),
+            ("method", "METHOD"),
+            ("acc", "ACCURACY"),
+            ("size", "SIZE"),
+            ("created", "CREATED"),
+        ],
+    )
 
 
 @adapters.command("show")
@@ -848,8 +1096,14 @@ def adapters_rm(adapter):
 
 @adapters.command("export")
 @click.argument("adapter")
-@click.option("--format", "fmt", type=click.Choice(["peft", "archive"]), default="archive", show_default=True,
-              help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["peft", "archive"]),
+    default="archive",
+    show_default=True,
+    help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz.",
+)
 @click.option("--out", required=True, type=click.Path(), help="Folder (peft) or file/folder (archive).")
 def adapters_export(adapter, fmt, out):
     """Export an adapter in PEFT format or as an archive for 'zoo adapters import'.

@@ -29,8 +29,18 @@ TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 #: Column names recognised (case-insensitively) when no ``text_column``/``label_column`` is given;
 #: the first match in this order wins.
 TEXT_COLUMN_NAMES = (
-    "text", "sentence", "sentences", "review", "content", "document", "question", "utterance",
-    "body", "comment", "tweet", "input",
+    "text",
+    "sentence",
+    "sentences",
+    "review",
+    "content",
+    "document",
+    "question",
+    "utterance",
+    "body",
+    "comment",
+    "tweet",
+    "input",
 )
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "intent", "y")
 
@@ -353,8 +363,10 @@ def load_text_file(
 
     if label_column == FIRST_TOKEN:
         if not plain:
-            raise DataError(f"{src}: --label-column {FIRST_TOKEN} is for .txt files of 'LABEL text' lines; "
-                            "for this file name the label column")
+            raise DataError(
+                f"{src}: --label-column {FIRST_TOKEN} is for .txt files of 'LABEL text' lines; "
+                "for this file name the label column"
+            )
         items, labels, skipped = _read_first_token(src, text)
     elif ext in (".jsonl", ".json"):
         items, labels, skipped = _read_json(src, text, ext, text_column, label_column)
@@ -495,9 +507,7 @@ def _columns_error(src: str, names: Sequence[str], what: str) -> DataError:
     )
 
 
-def _both_columns(
-    src: str, names: Sequence[str], text_index: int | None, label_index: int | None
-) -> tuple[int, int]:
+def _both_columns(src: str, names: Sequence[str], text_index: int | None, label_index: int | None) -> tuple[int, int]:
     """Complete a half-found pair in a two-column file; raise if still incomplete."""
     if len(names) == 2:
         if text_index is None and label_index is not None:
@@ -508,8 +518,10 @@ def _both_columns(
         missing = " and ".join(k for k, i in (("text", text_index), ("label", label_index)) if i is None)
         raise _columns_error(src, names, missing)
     if text_index == label_index:
-        raise DataError(f"{src}: the text and label columns are the same column ({names[text_index]}); "
-                        "pass different --text-column and --label-column")
+        raise DataError(
+            f"{src}: the text and label columns are the same column ({names[text_index]}); "
+            "pass different --text-column and --label-column"
+        )
     return text_index, label_index
 
 
@@ -589,11 +601,14 @@ def _read_delimited(
     if not header and len(items) >= 3 and lines[0] == first_line:
         counts = Counter(labels)
         if counts[labels[0]] == 1 and all(n >= 2 for label, n in counts.items() if label != labels[0]):
-            skipped.insert(0, Skipped(
-                f"{src}:{first_line}",
-                f"read as a header: its label '{labels[0]}' appears nowhere else "
-                "(pass --text-column and --label-column if this is wrong)",
-            ))
+            skipped.insert(
+                0,
+                Skipped(
+                    f"{src}:{first_line}",
+                    f"read as a header: its label '{labels[0]}' appears nowhere else "
+                    "(pass --text-column and --label-column if this is wrong)",
+                ),
+            )
             del items[0], labels[0]
     return items, labels, skipped
 
@@ -640,8 +655,10 @@ def _read_json(
     first = next((record for _, record in records if isinstance(record, dict)), None)
     if first is None:
         if records:
-            raise DataError(f"{src}: no JSON objects found; write one object per line, e.g. "
-                            '{"text": "great film", "label": "positive"}')
+            raise DataError(
+                f"{src}: no JSON objects found; write one object per line, e.g. "
+                '{"text": "great film", "label": "positive"}'
+            )
         return [], [], skipped
     names = [str(key) for key in first]
     text_index = _resolve_column(src, names, text_column, TEXT_COLUMN_NAMES, "text")
@@ -781,8 +798,10 @@ def load_splits(
                 f"{other.source}: {name} labels {listed} are not in the training data {train.source} "
                 f"(which has {', '.join(classes)}); add training examples for them or remove them from the {name} data"
             )
-        overlap = len(set(map(_same_item_key(train.modality), train.items))
-                      & set(map(_same_item_key(other.modality), other.items)))
+        overlap = len(
+            set(map(_same_item_key(train.modality), train.items))
+            & set(map(_same_item_key(other.modality), other.items))
+        )
         if overlap:
             notes.append(f"warning: {overlap} {name} items also appear in the training data")
         notes.append(f"{name}: {other.source} ({len(other)} items)")

@@ -91,6 +91,7 @@ def uninstall(names: list[str], assume_yes: bool = True) -> int:
         if _normalise(name) not in installed:
             from zoo_core.errors import did_you_mean
 
-            raise ZooError(f"'{name}' is not installed in {sys.prefix}."
-                           f"{did_you_mean(_normalise(name), plugin_distributions())}")
+            raise ZooError(
+                f"'{name}' is not installed in {sys.prefix}.{did_you_mean(_normalise(name), plugin_distributions())}"
+            )
     return run_pip("uninstall", (["--yes"] if assume_yes else []) + list(names))

@@ -19,8 +19,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     labels = list(range(len(label_names)))
     y_true = np.asarray(y_true, dtype=int)
     y_pred = np.asarray(y_pred, dtype=int)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
@@ -41,7 +40,9 @@ def format_report(metrics: dict[str, Any]) -> str:
     lines = [f"{'':>{width}}  precision  recall  f1-score  support"]
     for name in names:
         row = metrics["per_class"][name]
-        lines.append(f"{name:>{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:8.3f}  {row['support']:7d}")
+        lines.append(
+            f"{name:>{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:8.3f}  {row['support']:7d}"
+        )
     lines.append(f"{'accuracy':>{width}}  {'':9}  {'':6}  {metrics['accuracy']:8.3f}  {metrics['num_samples']:7d}")
     lines.append(f"{'macro F1':>{width}}  {'':9}  {'':6}  {metrics['macro_f1']:8.3f}")
     return "\n".join(lines)

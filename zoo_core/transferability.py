@@ -118,8 +118,10 @@ def _check_probs(source_probs: npt.ArrayLike, n: int) -> np.ndarray:
     if p.shape[0] != n:
         raise ValueError(f"shape mismatch: source_probs have {p.shape[0]} rows but labels have {n} entries")
     if (p < 0).any():
-        raise ValueError("source_probs must be probabilities (softmax outputs), but some are negative; "
-                         "pass softmax(logits), not logits")
+        raise ValueError(
+            "source_probs must be probabilities (softmax outputs), but some are negative; "
+            "pass softmax(logits), not logits"
+        )
     sums = p.sum(axis=1)
     if np.any(np.abs(sums - 1.0) > _PROB_SUM_TOL):
         worst = float(sums[np.argmax(np.abs(sums - 1.0))])
@@ -403,9 +405,7 @@ def _knn_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, c: in
     return out
 
 
-def knn_accuracy(
-    features: npt.ArrayLike, labels: npt.ArrayLike, *, k: int = 5, folds: int = 5, seed: int = 0
-) -> float:
+def knn_accuracy(features: npt.ArrayLike, labels: npt.ArrayLike, *, k: int = 5, folds: int = 5, seed: int = 0) -> float:
     """Mean stratified k-fold accuracy of a cosine-similarity k-nearest-neighbour classifier."""
     if int(k) != k or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")

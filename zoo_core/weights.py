@@ -112,8 +112,9 @@ class HubSource:
         repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
         if source.get("format") == "hf-dir" or not filename:
             try:
-                return Path(snapshot_download(repo_id, revision=revision, local_files_only=True,
-                                              cache_dir=_hub_cache_dir()))
+                return Path(
+                    snapshot_download(repo_id, revision=revision, local_files_only=True, cache_dir=_hub_cache_dir())
+                )
             except (LocalEntryNotFoundError, OSError, ValueError):
                 raise NotHere(f"Hub cache has no snapshot of {repo_id}") from None
         cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir())
@@ -130,7 +131,9 @@ class HubSource:
                 return Path(snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir()))
             return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir()))
         except Exception as exc:  # noqa: BLE001 - network and auth errors come in many types
-            raise NotHere(f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+            raise NotHere(
+                f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            ) from None
 
     def how_to_get(self, source: dict[str, Any]) -> str:
         return f"download it once online (huggingface-cli download {source['repo_id']})"

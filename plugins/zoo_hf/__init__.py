@@ -9,9 +9,11 @@ from zoo_core.specs import BackboneSpec
 
 @hookimpl
 def register_backbones(register):
-    register(BackboneSpec(
-        name="hf",
-        modality="text",
-        factory="zoo_hf._impl:create_backbone",
-        description="transformers encoders (AutoModel); CLS, mean or last-token pooling per catalog entry",
-    ))
+    register(
+        BackboneSpec(
+            name="hf",
+            modality="text",
+            factory="zoo_hf._impl:create_backbone",
+            description="transformers encoders (AutoModel); CLS, mean or last-token pooling per catalog entry",
+        )
+    )

@@ -22,12 +22,19 @@ class TextPreprocessor(Preprocessor):
         return str(item)
 
     def collate(self, samples):
-        return dict(self.tokenizer(list(samples), padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt"))
+        return dict(
+            self.tokenizer(
+                list(samples), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
+        )
 
     def config(self) -> dict[str, Any]:
-        return {"kind": "text", "max_length": self.max_length,
-                "tokenizer": type(self.tokenizer).__name__, "vocab_size": getattr(self.tokenizer, "vocab_size", None)}
+        return {
+            "kind": "text",
+            "max_length": self.max_length,
+            "tokenizer": type(self.tokenizer).__name__,
+            "vocab_size": getattr(self.tokenizer, "vocab_size", None),
+        }
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
@@ -48,7 +55,9 @@ class HFTextBackbone(Backbone):
     FEATURE_KINDS = ("last", "multilevel")
 
     def __init__(self, model: nn.Module, tokenizer, entry: Any, pooling: str, max_length: int):
-        super().__init__(model, model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model, entry)
+        super().__init__(
+            model, model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model, entry
+        )
         self.tokenizer = tokenizer
         self.pooling = pooling
         self.max_length = max_length
@@ -78,18 +87,23 @@ class HFTextBackbone(Backbone):
         if targets:
             return list(targets)
         # Unknown architecture: every linear layer inside the encoder blocks.
-        return [name for name, module in self.model.named_modules()
-                if isinstance(module, nn.Linear) and any(p in name for p in ("layer.", "layers.", "block."))]
+        return [
+            name
+            for name, module in self.model.named_modules()
+            if isinstance(module, nn.Linear) and any(p in name for p in ("layer.", "layers.", "block."))
+        ]
 
 
-def create_backbone(entry, weights, *, pretrained: bool = True, max_length: int | None = None,
-                    **options: Any) -> HFTextBackbone:
+def create_backbone(
+    entry, weights, *, pretrained: bool = True, max_length: int | None = None, **options: Any
+) -> HFTextBackbone:
     """Load an AutoModel and its tokenizer from the verified local folder (random init keeps the config)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     if weights is None:
-        raise WeightsError(f"'{entry.id}' needs its config and tokenizer files even for random weights, "
-                           "and none were found")
+        raise WeightsError(
+            f"'{entry.id}' needs its config and tokenizer files even for random weights, and none were found"
+        )
     folder = str(weights.path)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if pretrained:

@@ -22,7 +22,7 @@ def prototype_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> 
     prototypes = torch.stack([x[y == c].mean(0) for c in range(num_classes)])
     spread = ((x - prototypes[y]) ** 2).sum(1).mean() / x.shape[1]
     variance = float(spread) if float(spread) > 0 else 1.0
-    return prototypes / variance, -(prototypes ** 2).sum(1) / (2 * variance)
+    return prototypes / variance, -(prototypes**2).sum(1) / (2 * variance)
 
 
 def episode_classes(y: torch.Tensor, num_classes: int) -> tuple[dict[int, list[int]], list[int]]:
@@ -83,8 +83,10 @@ class PrototypicalNetwork(AdaptationMethod):
             return "protonet: fewer than two classes have two examples, so no episode has a query set; not tuned"
         ways = int(self.config.get("ways") or len(splittable))
         rng = random.Random(config.seed if config is not None else 0)
-        optimizer = torch.optim.Adam([p for n, p in head.named_parameters() if not n.startswith("classifier.")],
-                                     lr=float(getattr(config, "lr", 1e-3)))
+        optimizer = torch.optim.Adam(
+            [p for n, p in head.named_parameters() if not n.startswith("classifier.")],
+            lr=float(getattr(config, "lr", 1e-3)),
+        )
         head.train()
         for _ in range(episodes):
             support, query = sample_episode(rng, by_class, splittable, ways)
@@ -131,9 +133,13 @@ class PrototypicalNetwork(AdaptationMethod):
                 logits = head.eval()(torch.as_tensor(val_x).to(linear.fc.weight.dtype))
             accuracy = float((logits.argmax(1) == torch.as_tensor(list(val_y))).double().mean())
             history.append({"epoch": 1, "val_accuracy": accuracy, "train_loss": 0.0})
-        result = TrainResult(history=history, best_epoch=1, seconds=time.perf_counter() - started,
-                             note=(tuned + "; " if tuned else "protonet: ")
-                             + f"{num_classes} prototypes from {len(y)} training examples")
+        result = TrainResult(
+            history=history,
+            best_epoch=1,
+            seconds=time.perf_counter() - started,
+            note=(tuned + "; " if tuned else "protonet: ")
+            + f"{num_classes} prototypes from {len(y)} training examples",
+        )
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
         return result
 
@@ -286,9 +292,14 @@ class FirstOrderProtoMAML(AdaptationMethod):
             with torch.no_grad():
                 predictions = head(torch.as_tensor(val_x).float()).argmax(1)
             record["val_accuracy"] = float((predictions == torch.as_tensor(list(val_y))).double().mean())
-        result = TrainResult(history=[record], best_epoch=1, seconds=time.perf_counter() - started,
-                             note=note or f"fomaml: {meta_steps} episodes of {ways} classes, then {inner_steps}-step "
-                                          f"adaptation on {len(y)} examples")
+        result = TrainResult(
+            history=[record],
+            best_epoch=1,
+            seconds=time.perf_counter() - started,
+            note=note
+            or f"fomaml: {meta_steps} episodes of {ways} classes, then {inner_steps}-step "
+            f"adaptation on {len(y)} examples",
+        )
         result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
         return result
 
@@ -387,7 +398,7 @@ class ContrastiveTuning(AdaptationMethod):
             off_diagonal = ~torch.eye(len(indices), dtype=torch.bool, device=device)
             positives, negatives = same & off_diagonal, ~same
             terms = [((similarity - 1.0) ** 2)[positives].mean()] if positives.any() else []
-            terms += [(similarity ** 2)[negatives].mean()] if negatives.any() else []
+            terms += [(similarity**2)[negatives].mean()] if negatives.any() else []
             loss = torch.stack(terms).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -408,12 +419,18 @@ class ContrastiveTuning(AdaptationMethod):
         train_x = extract_features(backbone, train_items, use_cache=False)
         val_x = extract_features(backbone, val_items, use_cache=False) if val_items is not None else None
         head_result = fit_logistic_head(model.head, train_x, train_y, val_x, val_y, config, grid=LinearProbe.L2_GRID)
-        log(f"contrastive: {steps} steps, loss {losses[0]:.4f} -> {sum(losses[-10:]) / len(losses[-10:]):.4f}, "
-            f"{tune_seconds:.1f}s")
+        log(
+            f"contrastive: {steps} steps, loss {losses[0]:.4f} -> {sum(losses[-10:]) / len(losses[-10:]):.4f}, "
+            f"{tune_seconds:.1f}s"
+        )
         history = [{**record, "train_loss": sum(losses) / len(losses)} for record in head_result.history[-1:]]
-        result = TrainResult(history=history or [{"epoch": 1, "train_loss": sum(losses) / len(losses)}], best_epoch=1,
-                             seconds=time.perf_counter() - started, samples_per_second=seen / max(tune_seconds, 1e-9),
-                             note=f"contrastive: {steps} steps on in-batch pairs of {batch_size} examples, then "
-                                  + (head_result.note or "a logistic-regression head"))
+        result = TrainResult(
+            history=history or [{"epoch": 1, "train_loss": sum(losses) / len(losses)}],
+            best_epoch=1,
+            seconds=time.perf_counter() - started,
+            samples_per_second=seen / max(tune_seconds, 1e-9),
+            note=f"contrastive: {steps} steps on in-batch pairs of {batch_size} examples, then "
+            + (head_result.note or "a logistic-regression head"),
+        )
         result.best_state = self.adapter_state(model)
         return result

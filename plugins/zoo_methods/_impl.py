@@ -45,9 +45,16 @@ class LinearProbe(AdaptationMethod):
             return None
         from zoo_methods._lbfgs import fit_logistic_head
 
-        return fit_logistic_head(head, train_x, train_y, val_x, val_y, config,
-                                 grid=self.config.get("l2_grid") or self.L2_GRID,
-                                 groups=getattr(self, "_groups", None))
+        return fit_logistic_head(
+            head,
+            train_x,
+            train_y,
+            val_x,
+            val_y,
+            config,
+            grid=self.config.get("l2_grid") or self.L2_GRID,
+            groups=getattr(self, "_groups", None),
+        )
 
 
 class FullFineTune(AdaptationMethod):
@@ -76,8 +83,11 @@ class FullFineTune(AdaptationMethod):
         if not self._anchor:
             return None
         params = dict(model.backbone.named_parameters())
-        terms = [((params[name] - anchor.to(params[name].device)) ** 2).sum()
-                 for name, anchor in self._anchor.items() if params[name].requires_grad]
+        terms = [
+            ((params[name] - anchor.to(params[name].device)) ** 2).sum()
+            for name, anchor in self._anchor.items()
+            if params[name].requires_grad
+        ]
         return 0.5 * float(self.config["l2_sp"]) * torch.stack(terms).sum() if terms else None
 
     def on_epoch_start(self, model: TransferModel, epoch: int, total_epochs: int) -> bool:

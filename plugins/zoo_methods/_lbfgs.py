@@ -11,8 +11,17 @@ from torch import nn
 from zoo_core.engine.train import TrainConfig, TrainResult
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, *, weight: torch.Tensor | None,
-         label_smoothing: float, init: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 300):
+def _fit(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    l2: float,
+    *,
+    weight: torch.Tensor | None,
+    label_smoothing: float,
+    init: tuple[torch.Tensor, torch.Tensor] | None = None,
+    max_iter: int = 300,
+):
     """Minimise mean cross-entropy + l2/2 * ||W||^2 on standardised ``x`` (float64, full batch)."""
     W = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
@@ -20,8 +29,15 @@ def _fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, *, weigh
         with torch.no_grad():
             W.copy_(init[0])
             b.copy_(init[1])
-    optimizer = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
-                                  tolerance_change=1e-9, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [W, b],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        line_search_fn="strong_wolfe",
+    )
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
 
     def closure():
@@ -55,9 +71,16 @@ def group_scale(groups: Sequence[int] | None, width: int) -> torch.Tensor:
     return torch.cat([torch.full((g,), (last / g) ** 0.5, dtype=torch.float64) for g in groups])
 
 
-def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x: torch.Tensor | None,
-                      val_y: Sequence[int] | None, config: TrainConfig, grid: Sequence[float],
-                      groups: Sequence[int] | None = None) -> TrainResult:
+def fit_logistic_head(
+    head,
+    train_x: torch.Tensor,
+    train_y: Sequence[int],
+    val_x: torch.Tensor | None,
+    val_y: Sequence[int] | None,
+    config: TrainConfig,
+    grid: Sequence[float],
+    groups: Sequence[int] | None = None,
+) -> TrainResult:
     """Pick the L2 strength on validation, refit on train+val (unless validation is what the run
     reports: ``config.refit_on_val``), write the weights into ``head.fc``. ``groups`` are the widths
     of concatenated feature levels (see :func:`group_scale`)."""
@@ -85,11 +108,16 @@ def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x
             W, b = _fit(xs, y, num_classes, l2, weight=weight, label_smoothing=config.label_smoothing, init=init)
             init = (W, b)
             logits = vx @ W.T + b
-            record = {"epoch": index + 1, "l2": l2, "train_loss": float(nn.functional.cross_entropy(xs @ W.T + b, y)),
-                      "val_loss": float(nn.functional.cross_entropy(logits, vy)),
-                      "val_accuracy": float((logits.argmax(-1) == vy).double().mean()),
-                      "val_macro_f1": _score(W, b, vx, vy, "macro_f1"), "lr": None,
-                      "seconds": time.perf_counter() - started}
+            record = {
+                "epoch": index + 1,
+                "l2": l2,
+                "train_loss": float(nn.functional.cross_entropy(xs @ W.T + b, y)),
+                "val_loss": float(nn.functional.cross_entropy(logits, vy)),
+                "val_accuracy": float((logits.argmax(-1) == vy).double().mean()),
+                "val_macro_f1": _score(W, b, vx, vy, "macro_f1"),
+                "lr": None,
+                "seconds": time.perf_counter() - started,
+            }
             history.append(record)
             score = _score(W, b, vx, vy, config.monitor)
             if best is None or score > best + 1e-9:  # ties keep the stronger regularisation
@@ -105,11 +133,16 @@ def fit_logistic_head(head, train_x: torch.Tensor, train_y: Sequence[int], val_x
         head.fc.weight.copy_(scaled.to(head.fc.weight.dtype))
         head.fc.bias.copy_((b - scaled @ mean).to(head.fc.bias.dtype))
     refitted = bool(history) and config.refit_on_val
-    note = ("linear probe: L2 strength chosen on validation, then refitted on train + validation" if refitted else
-            "linear probe: L2 strength chosen on validation, fitted on train only (validation is what is reported)"
-            if history else "linear probe: no validation data, fitted on train with the middle L2 strength")
-    result = TrainResult(history=history, best_epoch=1 + sorted(grid, reverse=True).index(chosen) if history else 1,
-                         note=note)
+    note = (
+        "linear probe: L2 strength chosen on validation, then refitted on train + validation"
+        if refitted
+        else "linear probe: L2 strength chosen on validation, fitted on train only (validation is what is reported)"
+        if history
+        else "linear probe: no validation data, fitted on train with the middle L2 strength"
+    )
+    result = TrainResult(
+        history=history, best_epoch=1 + sorted(grid, reverse=True).index(chosen) if history else 1, note=note
+    )
     result.best_state = {f"head.{k}": v.detach().clone() for k, v in head.state_dict().items()}
     result.seconds = time.perf_counter() - started
     result.samples_per_second = len(y) / result.seconds if result.seconds else 0.0

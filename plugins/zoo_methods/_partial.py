@@ -153,8 +153,10 @@ class BottleneckAdapters(AdaptationMethod):
             return sorted(ffn + (attention if variant == "houlsby" else [])), False
         stages = _stage_targets(base)
         if not stages:
-            raise ZooError("bottleneck: found neither transformer layers nor convolutional stages; "
-                           "give --option target_modules=NAME,...")
+            raise ZooError(
+                "bottleneck: found neither transformer layers nor convolutional stages; "
+                "give --option target_modules=NAME,..."
+            )
         return stages, True
 
     def prepare(self, model: TransferModel) -> None:
@@ -162,12 +164,20 @@ class BottleneckAdapters(AdaptationMethod):
         targets, conv = self.targets(model)
         self.config["target_modules"] = targets
         base = model.backbone.model
-        channels = self._output_channels(model, targets) if conv else {
-            t: base.get_submodule(t).out_features for t in targets}
+        channels = (
+            self._output_channels(model, targets) if conv else {t: base.get_submodule(t).out_features for t in targets}
+        )
         for target in targets:
             module = base.get_submodule(target)
-            module.add_module("zoo_bottleneck", Bottleneck(channels[target], int(self.config.get("reduction", 16)),
-                                                           self.config.get("activation", "relu"), conv=conv))
+            module.add_module(
+                "zoo_bottleneck",
+                Bottleneck(
+                    channels[target],
+                    int(self.config.get("reduction", 16)),
+                    self.config.get("activation", "relu"),
+                    conv=conv,
+                ),
+            )
             module.register_forward_hook(_apply_bottleneck)
         unfreeze(model.head)
 
@@ -176,10 +186,12 @@ class BottleneckAdapters(AdaptationMethod):
         """Channel count of each target's output, from one forward pass on a blank input."""
         base, found, handles = model.backbone.model, {}, []
         for target in targets:
+
             def record(module, inputs, output, target=target):
                 found[target] = (output[0] if isinstance(output, tuple) else output).shape[1]
+
             handles.append(base.get_submodule(target).register_forward_hook(record))
-        size = (model.backbone.preprocessor(False).config().get("size") or [3, 64, 64])
+        size = model.backbone.preprocessor(False).config().get("size") or [3, 64, 64]
         was_training = model.backbone.training
         try:
             model.backbone.eval()

@@ -63,9 +63,14 @@ class LoRA(PeftMethod):
     def peft_config(self, model, targets):
         from peft import LoraConfig
 
-        return LoraConfig(r=int(self.config.get("r", 8)), lora_alpha=int(self.config.get("alpha", 16)),
-                          lora_dropout=float(self.config.get("dropout", 0.1)), target_modules=targets,
-                          bias="none", use_dora=self.use_dora)
+        return LoraConfig(
+            r=int(self.config.get("r", 8)),
+            lora_alpha=int(self.config.get("alpha", 16)),
+            lora_dropout=float(self.config.get("dropout", 0.1)),
+            target_modules=targets,
+            bias="none",
+            use_dora=self.use_dora,
+        )
 
 
 class DoRA(LoRA):
@@ -100,8 +105,9 @@ class LoHa(PeftMethod):
     def peft_config(self, model, targets):
         from peft import LoHaConfig
 
-        return LoHaConfig(r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)),
-                          target_modules=targets)
+        return LoHaConfig(
+            r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)), target_modules=targets
+        )
 
 
 class LoKr(PeftMethod):
@@ -112,8 +118,9 @@ class LoKr(PeftMethod):
     def peft_config(self, model, targets):
         from peft import LoKrConfig
 
-        return LoKrConfig(r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)),
-                          target_modules=targets)
+        return LoKrConfig(
+            r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)), target_modules=targets
+        )
 
 
 class AdaLoRA(PeftMethod):
@@ -132,10 +139,15 @@ class AdaLoRA(PeftMethod):
         from peft import AdaLoraConfig
 
         # total_step is only known when training starts (on_train_start); peft needs a value now.
-        return AdaLoraConfig(init_r=int(self.config.get("init_r", 12)), target_r=int(self.config.get("target_r", 8)),
-                             lora_alpha=int(self.config.get("alpha", 16)),
-                             lora_dropout=float(self.config.get("dropout", 0.1)), target_modules=targets,
-                             orth_reg_weight=float(self.config.get("orth_reg_weight", 0.5)), total_step=1000)
+        return AdaLoraConfig(
+            init_r=int(self.config.get("init_r", 12)),
+            target_r=int(self.config.get("target_r", 8)),
+            lora_alpha=int(self.config.get("alpha", 16)),
+            lora_dropout=float(self.config.get("dropout", 0.1)),
+            target_modules=targets,
+            orth_reg_weight=float(self.config.get("orth_reg_weight", 0.5)),
+            total_step=1000,
+        )
 
     def inject(self, config, module) -> None:
         from peft import AdaLoraModel
@@ -186,9 +198,13 @@ class VeRA(PeftMethod):
             # peft warns that unsaved projections rely on the PRNG key; every saved adapter is
             # reloaded and its predictions compared (verify_reload): that is the guarantee asked for.
             warnings.filterwarnings("ignore", message="Specified to not save vera_A")
-            return VeraConfig(r=int(self.config.get("r", 256)), target_modules=targets,
-                              vera_dropout=float(self.config.get("dropout", 0.0)),
-                              projection_prng_key=int(self.config.get("projection_seed", 0)), save_projection=False)
+            return VeraConfig(
+                r=int(self.config.get("r", 256)),
+                target_modules=targets,
+                vera_dropout=float(self.config.get("dropout", 0.0)),
+                projection_prng_key=int(self.config.get("projection_seed", 0)),
+                save_projection=False,
+            )
 
     def inject(self, config, module) -> None:
         from peft import VeraModel
@@ -200,8 +216,10 @@ class VeRA(PeftMethod):
         layers = [m for name, m in module.named_modules() if name.split(".")[-1] in wanted or name in wanted]
         if layers and not any(isinstance(m, nn.Linear) for m in layers):
             kinds = sorted({type(m).__name__ for m in layers})
-            raise ZooError(f"vera adapts linear layers only, but this backbone's target modules are {', '.join(kinds)}; "
-                           "use lora (which adapts convolutions too), or give -o target_modules=NAMES of linear layers")
+            raise ZooError(
+                f"vera adapts linear layers only, but this backbone's target modules are {', '.join(kinds)}; "
+                "use lora (which adapts convolutions too), or give -o target_modules=NAMES of linear layers"
+            )
         # VeRA keeps its shared projections on the tuner (why inject_adapter_in_model refuses it):
         # keep the tuner alive; every adapted layer holds a reference to the same projections.
         self._tuner = VeraModel(module, config, "default")

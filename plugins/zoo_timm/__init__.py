@@ -9,9 +9,11 @@ from zoo_core.specs import BackboneSpec
 
 @hookimpl
 def register_backbones(register):
-    register(BackboneSpec(
-        name="timm",
-        modality="image",
-        factory="zoo_timm._impl:create_backbone",
-        description="timm image models; pooled pre-logits features; transforms from the catalog's input spec",
-    ))
+    register(
+        BackboneSpec(
+            name="timm",
+            modality="image",
+            factory="zoo_timm._impl:create_backbone",
+            description="timm image models; pooled pre-logits features; transforms from the catalog's input spec",
+        )
+    )

@@ -14,11 +14,18 @@ from zoo_core.engine.backbone import Backbone, Preprocessor
 from zoo_core.errors import WeightsError
 from zoo_core.specs import load_object
 
-_INTERPOLATION = {"bilinear": transforms.InterpolationMode.BILINEAR,
-                  "bicubic": transforms.InterpolationMode.BICUBIC,
-                  "nearest": transforms.InterpolationMode.NEAREST}
-_DEFAULT_INPUT = {"size": [3, 224, 224], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                  "interpolation": "bicubic", "crop_pct": 0.875}
+_INTERPOLATION = {
+    "bilinear": transforms.InterpolationMode.BILINEAR,
+    "bicubic": transforms.InterpolationMode.BICUBIC,
+    "nearest": transforms.InterpolationMode.NEAREST,
+}
+_DEFAULT_INPUT = {
+    "size": [3, 224, 224],
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "interpolation": "bicubic",
+    "crop_pct": 0.875,
+}
 
 
 class ImagePreprocessor(Preprocessor):
@@ -32,15 +39,24 @@ class ImagePreprocessor(Preprocessor):
         normalize = transforms.Normalize(input_cfg["mean"], input_cfg["std"])
         if train:
             # Mild augmentation: small datasets need it, but strong crops hurt at low resolution.
-            self.transform = transforms.Compose([
-                transforms.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=interpolation),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(), normalize])
+            self.transform = transforms.Compose(
+                [
+                    transforms.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=interpolation),
+                    transforms.RandomHorizontalFlip(),
+                    transforms.ToTensor(),
+                    normalize,
+                ]
+            )
         else:
             crop_pct = input_cfg.get("crop_pct") or 1.0
-            self.transform = transforms.Compose([
-                transforms.Resize(int(round(size / crop_pct)), interpolation=interpolation),
-                transforms.CenterCrop(size), transforms.ToTensor(), normalize])
+            self.transform = transforms.Compose(
+                [
+                    transforms.Resize(int(round(size / crop_pct)), interpolation=interpolation),
+                    transforms.CenterCrop(size),
+                    transforms.ToTensor(),
+                    normalize,
+                ]
+            )
 
     def load(self, item: Any) -> torch.Tensor:
         if isinstance(item, Image.Image):
@@ -109,8 +125,16 @@ def _load_state(path, fmt: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int | None = None,
-                    crop_pct: float | None = None, drop_rate: float = 0.0, **options: Any) -> TimmBackbone:
+def create_backbone(
+    entry,
+    weights,
+    *,
+    pretrained: bool = True,
+    image_size: int | None = None,
+    crop_pct: float | None = None,
+    drop_rate: float = 0.0,
+    **options: Any,
+) -> TimmBackbone:
     """Build ``entry.arch`` from timm, load (and convert) the verified weights, drop the source head.
 
     ``image_size`` and ``crop_pct`` override the catalog's input spec for evaluation transforms.
@@ -123,13 +147,17 @@ def create_backbone(entry, weights, *, pretrained: bool = True, image_size: int 
         converter = weights.source.get("converter")
         if converter:
             state = load_object(converter)(state, entry.arch)
-        head_keys = {k for k in state if k.split(".")[0] in {"fc", "classifier", "head"} and k not in model.state_dict()}
+        head_keys = {
+            k for k in state if k.split(".")[0] in {"fc", "classifier", "head"} and k not in model.state_dict()
+        }
         source_head = _source_head({k: state[k] for k in head_keys}, entry)
         state = {k: v for k, v in state.items() if k not in head_keys}
         result = model.load_state_dict(state, strict=False)
         if result.missing_keys or result.unexpected_keys:
-            raise WeightsError(f"weights {weights.file} do not fit {entry.arch}: missing {result.missing_keys[:3]}, "
-                               f"unexpected {result.unexpected_keys[:3]}")
+            raise WeightsError(
+                f"weights {weights.file} do not fit {entry.arch}: missing {result.missing_keys[:3]}, "
+                f"unexpected {result.unexpected_keys[:3]}"
+            )
     input_cfg = dict(entry.input or _DEFAULT_INPUT)
     if image_size:
         input_cfg["size"] = [3, int(image_size), int(image_size)]

@@ -34,32 +34,49 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
     verify_files(adapter, metadata)
     method = metadata["method"]
     if method["name"] not in PEFT_METHODS:
-        raise AdapterError(f"adapter {adapter} uses method '{method['name']}', which has no PEFT format; "
-                           f"PEFT export supports {', '.join(sorted(PEFT_METHODS))}. Use --format archive instead")
+        raise AdapterError(
+            f"adapter {adapter} uses method '{method['name']}', which has no PEFT format; "
+            f"PEFT export supports {', '.join(sorted(PEFT_METHODS))}. Use --format archive instead"
+        )
     state = load_file(str(adapter.path / WEIGHTS_FILE))
     prefix = "backbone.model."
     peft_state, head_state = {}, {}
     for key, tensor in state.items():
         if key.startswith(prefix) and "lora_" in key:
             # peft stores keys without the adapter name: ...query.lora_A.default.weight -> ...query.lora_A.weight
-            peft_state["base_model.model." + key[len(prefix):].replace(".default.", ".")] = tensor
+            peft_state["base_model.model." + key[len(prefix) :].replace(".default.", ".")] = tensor
         elif key.startswith("head."):
-            head_state[key[len("head."):]] = tensor
+            head_state[key[len("head.") :]] = tensor
     if not peft_state:
         raise AdapterError(f"adapter {adapter} has no LoRA tensors to export")
     config = method.get("config", {})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    LoraConfig(r=int(config.get("r", 8)), lora_alpha=int(config.get("alpha", 16)),
-               lora_dropout=float(config.get("dropout", 0.0)), target_modules=list(config["target_modules"]),
-               bias="none", base_model_name_or_path=metadata["base_model"]["id"]).save_pretrained(str(out))
+    LoraConfig(
+        r=int(config.get("r", 8)),
+        lora_alpha=int(config.get("alpha", 16)),
+        lora_dropout=float(config.get("dropout", 0.0)),
+        target_modules=list(config["target_modules"]),
+        bias="none",
+        base_model_name_or_path=metadata["base_model"]["id"],
+    ).save_pretrained(str(out))
     save_file(peft_state, str(out / "adapter_model.safetensors"))
     save_file(head_state, str(out / HEAD_FILE))
     preprocessing = metadata.get("preprocessing", {})
-    (out / HEAD_CONFIG).write_text(json.dumps({
-        "labels": metadata["labels"], "head": metadata["head"], "base_model": metadata["base_model"],
-        "pooling": metadata["base_model"].get("pooling"), "preprocessing": preprocessing, "zoo_adapter": str(adapter)},
-        indent=2, sort_keys=True))
+    (out / HEAD_CONFIG).write_text(
+        json.dumps(
+            {
+                "labels": metadata["labels"],
+                "head": metadata["head"],
+                "base_model": metadata["base_model"],
+                "pooling": metadata["base_model"].get("pooling"),
+                "preprocessing": preprocessing,
+                "zoo_adapter": str(adapter),
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
     shutil.copyfile(adapter.path / "README.md", out / "README.md")
     return out
 
@@ -105,14 +122,14 @@ def import_archive(path: str | Path, *, name: str | None = None, store: AdapterS
                 if item.name == METADATA_FILE:
                     continue
                 (shutil.copytree if item.is_dir() else shutil.copyfile)(item, folder / item.name)
-            return {k: v for k, v in metadata.items() if k not in {"name", "version"}} | {
-                "imported_from": str(path)}
+            return {k: v for k, v in metadata.items() if k not in {"name", "version"}} | {"imported_from": str(path)}
 
         return store.save(target, write)
 
 
-def push_to_hub(ref: str, repo_id: str, *, private: bool = False, store: AdapterStore | None = None,
-                token: str | None = None) -> str:
+def push_to_hub(
+    ref: str, repo_id: str, *, private: bool = False, store: AdapterStore | None = None, token: str | None = None
+) -> str:
     """Upload the adapter to the Hub: the PEFT folder for LoRA adapters, else the adapter folder."""
     store = store or AdapterStore()
     adapter = store.resolve(ref)
@@ -122,17 +139,22 @@ def push_to_hub(ref: str, repo_id: str, *, private: bool = False, store: Adapter
     else:
         shutil.copytree(adapter.path, staging, dirs_exist_ok=True)
     if offline_mode():
-        raise AdapterError(f"cannot push {adapter} to {repo_id}: offline mode (HF_HUB_OFFLINE/ZOO_OFFLINE) is on. "
-                           f"The prepared folder is {staging}; upload it later with "
-                           f"'huggingface-cli upload {repo_id} {staging}'")
+        raise AdapterError(
+            f"cannot push {adapter} to {repo_id}: offline mode (HF_HUB_OFFLINE/ZOO_OFFLINE) is on. "
+            f"The prepared folder is {staging}; upload it later with "
+            f"'huggingface-cli upload {repo_id} {staging}'"
+        )
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(staging), repo_id=repo_id,
-                                 commit_message=f"Upload {adapter} from transfer-zoo")
+        info = api.upload_folder(
+            folder_path=str(staging), repo_id=repo_id, commit_message=f"Upload {adapter} from transfer-zoo"
+        )
     except Exception as exc:  # noqa: BLE001 - network, auth and HTTP errors come in many types
-        raise AdapterError(f"push of {adapter} to {repo_id} failed: {type(exc).__name__}: "
-                           f"{' '.join(str(exc).split())[:300]}. The prepared folder is {staging}") from None
+        raise AdapterError(
+            f"push of {adapter} to {repo_id} failed: {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}. The prepared folder is {staging}"
+        ) from None
     return str(getattr(info, "commit_url", info))

@@ -53,10 +53,17 @@ def cache_key(backbone: Backbone) -> str | None:
     if backbone.weights_sha256 is None:
         return None
     entry_id = getattr(backbone.entry, "id", type(backbone).__name__)
-    payload = json.dumps({"model": entry_id, "weights": backbone.weights_sha256,
-                          "preprocess": backbone.preprocessor(train=False).config(),
-                          "features": backbone.features, "v": CACHE_VERSION},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {
+            "model": entry_id,
+            "weights": backbone.weights_sha256,
+            "preprocess": backbone.preprocessor(train=False).config(),
+            "features": backbone.features,
+            "v": CACHE_VERSION,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:40]
 
 
@@ -91,12 +98,18 @@ class _Items(torch.utils.data.Dataset):
 
 
 @torch.no_grad()
-def _run_backbone(backbone: Backbone, items: Sequence[Any], batch_size: int, num_workers: int,
-                  progress: bool, desc: str) -> torch.Tensor:
+def _run_backbone(
+    backbone: Backbone, items: Sequence[Any], batch_size: int, num_workers: int, progress: bool, desc: str
+) -> torch.Tensor:
     prep = backbone.preprocessor(train=False)
-    loader = torch.utils.data.DataLoader(_Items(items, prep.load), batch_size=batch_size, shuffle=False,
-                                         num_workers=num_workers, collate_fn=prep.collate,
-                                         worker_init_fn=_single_thread_worker if num_workers else None)
+    loader = torch.utils.data.DataLoader(
+        _Items(items, prep.load),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=prep.collate,
+        worker_init_fn=_single_thread_worker if num_workers else None,
+    )
     was_training = backbone.training
     backbone.eval()
     device = next(backbone.parameters()).device
@@ -112,8 +125,16 @@ def _run_backbone(backbone: Backbone, items: Sequence[Any], batch_size: int, num
     return torch.cat(chunks) if chunks else torch.zeros(0, backbone.num_features)
 
 
-def extract_features(backbone: Backbone, items: Sequence[Any], *, batch_size: int = 64, num_workers: int = 0,
-                     use_cache: bool = True, progress: bool = False, desc: str = "features") -> torch.Tensor:
+def extract_features(
+    backbone: Backbone,
+    items: Sequence[Any],
+    *,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    use_cache: bool = True,
+    progress: bool = False,
+    desc: str = "features",
+) -> torch.Tensor:
     """Pooled features ``[len(items), num_features]`` (float32, CPU) in eval mode; the backbone runs
     only on items whose features are not cached yet."""
     key = cache_key(backbone) if use_cache else None

@@ -24,8 +24,9 @@ class MLPHead(nn.Module):
     def __init__(self, in_features: int, num_classes: int, dropout: float = 0.1, hidden: int | None = None):
         super().__init__()
         hidden = hidden or in_features
-        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)

@@ -24,8 +24,9 @@ class TransferModel(nn.Module):
         return self.head(self.backbone(batch))
 
 
-def build_backbone(zoo, model: str | Any, *, pretrained: bool = True, offline: bool | None = None,
-                   **options: Any) -> Backbone:
+def build_backbone(
+    zoo, model: str | Any, *, pretrained: bool = True, offline: bool | None = None, **options: Any
+) -> Backbone:
     """Build the backbone of catalog model ``model`` (id, alias or entry).
 
     With ``pretrained=False`` the architecture gets random weights; families whose architecture

@@ -52,12 +52,21 @@ class FinetuneResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "method": self.method, "accuracy": self.metrics["accuracy"],
-            "macro_f1": self.metrics["macro_f1"], "eval_split": self.eval_split, "metrics": self.metrics,
-            "history": self.history, "train_seconds": round(self.train_seconds, 3),
+            "model": self.model,
+            "method": self.method,
+            "accuracy": self.metrics["accuracy"],
+            "macro_f1": self.metrics["macro_f1"],
+            "eval_split": self.eval_split,
+            "metrics": self.metrics,
+            "history": self.history,
+            "train_seconds": round(self.train_seconds, 3),
             "feature_seconds": round(self.feature_seconds, 3),
-            "samples_per_second": round(self.samples_per_second, 2), "best_epoch": self.best_epoch,
-            "adapter": self.adapter, "adapter_path": self.adapter_path, "run_dir": self.run_dir, "notes": self.notes,
+            "samples_per_second": round(self.samples_per_second, 2),
+            "best_epoch": self.best_epoch,
+            "adapter": self.adapter,
+            "adapter_path": self.adapter_path,
+            "run_dir": self.run_dir,
+            "notes": self.notes,
         }
 
 
@@ -89,15 +98,22 @@ def _single_thread_worker(worker_id: int) -> None:
 def item_loader(items, labels, preprocessor, *, batch_size: int, shuffle: bool, seed: int, num_workers: int):
     generator = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(
-        _ItemDataset(items, labels, preprocessor.load), batch_size=batch_size, shuffle=shuffle,
-        num_workers=num_workers, collate_fn=_collate_with(preprocessor.collate), generator=generator,
-        persistent_workers=num_workers > 0, worker_init_fn=_single_thread_worker if num_workers else None)
+        _ItemDataset(items, labels, preprocessor.load),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=_collate_with(preprocessor.collate),
+        generator=generator,
+        persistent_workers=num_workers > 0,
+        worker_init_fn=_single_thread_worker if num_workers else None,
+    )
 
 
 def feature_loader(features: torch.Tensor, labels: Sequence[int], *, batch_size: int, shuffle: bool, seed: int):
     dataset = torch.utils.data.TensorDataset(features, torch.tensor(list(labels), dtype=torch.long))
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                       generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def _label_ids(data: LabelledData, index: dict[str, int]) -> list[int]:
@@ -157,17 +173,24 @@ def finetune(
     entry = zoo.catalog.get(model)
     method_spec = zoo.get("methods", method)
     if entry.modality not in method_spec.modalities:
-        raise ZooError(f"method '{method}' does not support {entry.modality} models"
-                       + (f": {method_spec.unsupported_reason}" if method_spec.unsupported_reason else ""))
+        raise ZooError(
+            f"method '{method}' does not support {entry.modality} models"
+            + (f": {method_spec.unsupported_reason}" if method_spec.unsupported_reason else "")
+        )
     for key in train_options:
         if key not in _TRAIN_FIELDS:
             raise ZooError(f"unknown training option '{key}'; known: {', '.join(sorted(_TRAIN_FIELDS))}")
-    splits = data if isinstance(data, DataSplits) else load_splits(
-        data, val=val, test=test, val_fraction=val_fraction, seed=seed, **(data_options or {}))
+    splits = (
+        data
+        if isinstance(data, DataSplits)
+        else load_splits(data, val=val, test=test, val_fraction=val_fraction, seed=seed, **(data_options or {}))
+    )
     if splits.train.modality != entry.modality:
-        raise DataError(f"model '{entry.id}' takes {entry.modality} data but {splits.train.source} holds "
-                        f"{splits.train.modality} data; pick a {splits.train.modality} model (zoo models list "
-                        f"--modality {splits.train.modality})")
+        raise DataError(
+            f"model '{entry.id}' takes {entry.modality} data but {splits.train.source} holds "
+            f"{splits.train.modality} data; pick a {splits.train.modality} model (zoo models list "
+            f"--modality {splits.train.modality})"
+        )
     notes = list(splits.notes)
     train_data = splits.train
     if shots:
@@ -198,8 +221,10 @@ def finetune(
     if eval_data is None:
         raise DataError("no validation or test data to evaluate on: give --val or --test, or more examples per class")
     if eval_split == "validation":
-        notes.append("evaluated on the validation split, which also chose the best epoch (optimistic); "
-                     "give --test for an unbiased number")
+        notes.append(
+            "evaluated on the validation split, which also chose the best epoch (optimistic); "
+            "give --test for an unbiased number"
+        )
     y_eval = _label_ids(eval_data, index)
     y_val = _label_ids(splits.val, index) if splits.val is not None else None
     feature_seconds = 0.0
@@ -207,8 +232,14 @@ def finetune(
 
     if adaptation.uses_feature_cache:
         started = time.perf_counter()
-        fx = lambda d, what: extract_features(backbone, d.items, batch_size=64, num_workers=config.num_workers,  # noqa: E731
-                                              progress=show, desc=f"{what} features")
+        fx = lambda d, what: extract_features(
+            backbone,
+            d.items,
+            batch_size=64,
+            num_workers=config.num_workers,  # noqa: E731
+            progress=show,
+            desc=f"{what} features",
+        )
         train_x = fx(train_data, "train")
         val_x = fx(splits.val, "val") if splits.val is not None else None
         eval_x = val_x if eval_data is splits.val else fx(eval_data, eval_split)
@@ -219,10 +250,18 @@ def finetune(
         result = direct(net.head, train_x, y_train, val_x, y_val, fit_config) if direct else None
         if result is None:
             train_loader = feature_loader(train_x, y_train, batch_size=config.batch_size, shuffle=True, seed=seed)
-            val_loader = (feature_loader(val_x, y_val, batch_size=256, shuffle=False, seed=seed)
-                          if val_x is not None else None)
-            result = trainer.fit(net, adaptation, train_loader, val_loader, module=net.head,
-                                 num_classes=len(label_names), train_labels=torch.tensor(y_train))
+            val_loader = (
+                feature_loader(val_x, y_val, batch_size=256, shuffle=False, seed=seed) if val_x is not None else None
+            )
+            result = trainer.fit(
+                net,
+                adaptation,
+                train_loader,
+                val_loader,
+                module=net.head,
+                num_classes=len(label_names),
+                train_labels=torch.tensor(y_train),
+            )
         elif result.note:
             notes.append(result.note)
         adaptation.load_adapter_state(net, result.best_state)
@@ -232,29 +271,80 @@ def finetune(
         train_prep, eval_prep = backbone.preprocessor(train=True), backbone.preprocessor(train=False)
         workers = config.num_workers
         own_loop = getattr(adaptation, "fit_items", None)
-        result = own_loop(net, train_data.items, y_train, splits.val.items if splits.val is not None else None, y_val,
-                          replace(config, refit_on_val=eval_split != "validation"), accelerator=accelerator,
-                          log=log) if own_loop else None
+        result = (
+            own_loop(
+                net,
+                train_data.items,
+                y_train,
+                splits.val.items if splits.val is not None else None,
+                y_val,
+                replace(config, refit_on_val=eval_split != "validation"),
+                accelerator=accelerator,
+                log=log,
+            )
+            if own_loop
+            else None
+        )
         if result is None:
-            train_loader = item_loader(train_data.items, y_train, train_prep, batch_size=config.batch_size,
-                                       shuffle=True, seed=seed, num_workers=workers)
-            val_loader = (item_loader(splits.val.items, y_val, eval_prep, batch_size=config.batch_size, shuffle=False,
-                                      seed=seed, num_workers=workers) if splits.val is not None else None)
-            result = trainer.fit(net, adaptation, train_loader, val_loader, num_classes=len(label_names),
-                                 train_labels=torch.tensor(y_train))
+            train_loader = item_loader(
+                train_data.items,
+                y_train,
+                train_prep,
+                batch_size=config.batch_size,
+                shuffle=True,
+                seed=seed,
+                num_workers=workers,
+            )
+            val_loader = (
+                item_loader(
+                    splits.val.items,
+                    y_val,
+                    eval_prep,
+                    batch_size=config.batch_size,
+                    shuffle=False,
+                    seed=seed,
+                    num_workers=workers,
+                )
+                if splits.val is not None
+                else None
+            )
+            result = trainer.fit(
+                net,
+                adaptation,
+                train_loader,
+                val_loader,
+                num_classes=len(label_names),
+                train_labels=torch.tensor(y_train),
+            )
         elif result.note:
             notes.append(result.note)
         net = accelerator.unwrap_model(net)
         adaptation.load_adapter_state(net, result.best_state)
-        eval_loader = item_loader(eval_data.items, y_eval, eval_prep, batch_size=config.batch_size, shuffle=False,
-                                  seed=seed, num_workers=workers)
+        eval_loader = item_loader(
+            eval_data.items,
+            y_eval,
+            eval_prep,
+            batch_size=config.batch_size,
+            shuffle=False,
+            seed=seed,
+            num_workers=workers,
+        )
         logits, labels = predict_logits(net, accelerator.prepare(eval_loader), accelerator)
 
     metrics = classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), label_names)
-    outcome = FinetuneResult(model=entry.id, method=method, metrics=metrics, eval_split=eval_split,
-                             history=result.history, train_seconds=result.seconds,
-                             samples_per_second=result.samples_per_second, best_epoch=result.best_epoch,
-                             notes=notes, feature_seconds=feature_seconds, model_obj=net)
+    outcome = FinetuneResult(
+        model=entry.id,
+        method=method,
+        metrics=metrics,
+        eval_split=eval_split,
+        history=result.history,
+        train_seconds=result.seconds,
+        samples_per_second=result.samples_per_second,
+        best_epoch=result.best_epoch,
+        notes=notes,
+        feature_seconds=feature_seconds,
+        model_obj=net,
+    )
     if not accelerator.is_main_process:
         outcome.is_main_process = False
         return outcome  # only the main process writes runs and adapters
@@ -267,14 +357,29 @@ def finetune(
         adapter_name = name or f"{entry.short_name.replace('/', '-')}-{method}"
         metadata = {
             "task": f"{entry.modality}-classification",
-            "base_model": {"id": entry.id, "family": entry.family, "arch": entry.arch,
-                           "weights_sha256": backbone.weights_sha256, "options": backbone_options or {},
-                           "pooling": getattr(backbone, "pooling", "avg"), "features": backbone.features},
-            "method": adaptation.describe(), "head": {"name": head, "options": head_options},
-            "labels": label_names, "preprocessing": backbone.preprocessor(train=False).config(),
-            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_samples")}, "eval_split": eval_split,
-            "data": {"fingerprint": train_data.fingerprint(), "num_train": len(train_data), "source": str(train_data.source)},
-            "train": config.as_dict(), "manifest": manifest, "created": datetime.now(timezone.utc).isoformat(),
+            "base_model": {
+                "id": entry.id,
+                "family": entry.family,
+                "arch": entry.arch,
+                "weights_sha256": backbone.weights_sha256,
+                "options": backbone_options or {},
+                "pooling": getattr(backbone, "pooling", "avg"),
+                "features": backbone.features,
+            },
+            "method": adaptation.describe(),
+            "head": {"name": head, "options": head_options},
+            "labels": label_names,
+            "preprocessing": backbone.preprocessor(train=False).config(),
+            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_samples")},
+            "eval_split": eval_split,
+            "data": {
+                "fingerprint": train_data.fingerprint(),
+                "num_train": len(train_data),
+                "source": str(train_data.source),
+            },
+            "train": config.as_dict(),
+            "manifest": manifest,
+            "created": datetime.now(timezone.utc).isoformat(),
             "zoo_version": __version__,
         }
         state = adaptation.adapter_state(net)
@@ -308,8 +413,9 @@ def write_samples(folder: Path, items: Sequence[Any], logits: torch.Tensor, moda
             stored.append(name)
     else:
         stored = [str(item) for item in items]
-    (folder / "samples.json").write_text(json.dumps({"modality": modality, "items": stored,
-                                                      "logits": logits.tolist()}, indent=1))
+    (folder / "samples.json").write_text(
+        json.dumps({"modality": modality, "items": stored, "logits": logits.tolist()}, indent=1)
+    )
 
 
 def verify_reload(zoo, store: AdapterStore, ref: str, *, offline: bool | None = None, atol: float = 1e-4) -> float:
@@ -330,9 +436,11 @@ def verify_reload(zoo, store: AdapterStore, ref: str, *, offline: bool | None = 
     difference = float((actual - expected).abs().max())
     if not torch.allclose(actual, expected, atol=atol, rtol=1e-4):
         store.remove(ref)
-        raise AdapterError(f"adapter {ref} does not reproduce its predictions after reloading (max |logit "
-                           f"difference| {difference:.3g}); the version was removed. This is a bug in the method's "
-                           f"adapter_state/load_adapter_state: please report it")
+        raise AdapterError(
+            f"adapter {ref} does not reproduce its predictions after reloading (max |logit "
+            f"difference| {difference:.3g}); the version was removed. This is a bug in the method's "
+            f"adapter_state/load_adapter_state: please report it"
+        )
     return difference
 
 
@@ -351,17 +459,30 @@ def _manifest(zoo, entry, backbone, method, config, splits, train_data, seed, pr
             return None
 
     return {
-        "zoo_version": __version__, "python": platform.python_version(), "platform": platform.platform(),
-        "packages": {d: version(d) for d in ("torch", "timm", "transformers", "peft", "accelerate", "numpy",
-                                             "scikit-learn")},
-        "plugins": {i.name: {"distribution": i.distribution, "version": i.version, "status": i.status}
-                    for i in zoo.plugin_infos()},
-        "model": entry.id, "weights_sha256": backbone.weights_sha256, "pretrained": pretrained,
-        "method": method.describe(), "train": config.as_dict(), "seed": seed,
-        "data": {"train_fingerprint": train_data.fingerprint(), "num_train": len(train_data),
-                 "num_val": len(splits.val) if splits.val is not None else 0,
-                 "num_test": len(splits.test) if splits.test is not None else 0,
-                 "skipped": len(splits.train.skipped), "notes": splits.notes},
+        "zoo_version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {
+            d: version(d) for d in ("torch", "timm", "transformers", "peft", "accelerate", "numpy", "scikit-learn")
+        },
+        "plugins": {
+            i.name: {"distribution": i.distribution, "version": i.version, "status": i.status}
+            for i in zoo.plugin_infos()
+        },
+        "model": entry.id,
+        "weights_sha256": backbone.weights_sha256,
+        "pretrained": pretrained,
+        "method": method.describe(),
+        "train": config.as_dict(),
+        "seed": seed,
+        "data": {
+            "train_fingerprint": train_data.fingerprint(),
+            "num_train": len(train_data),
+            "num_val": len(splits.val) if splits.val is not None else 0,
+            "num_test": len(splits.test) if splits.test is not None else 0,
+            "skipped": len(splits.train.skipped),
+            "notes": splits.notes,
+        },
     }
 
 
@@ -423,8 +544,15 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path) -> No
     plt.close(fig)
 
 
-def evaluate(adapter: str, data: str | Path, *, zoo=None, batch_size: int = 64, allow_base_mismatch: bool = False,
-             data_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate(
+    adapter: str,
+    data: str | Path,
+    *,
+    zoo=None,
+    batch_size: int = 64,
+    allow_base_mismatch: bool = False,
+    data_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Metrics of stored adapter ``adapter`` on labelled ``data`` (labels must be the adapter's)."""
     from zoo_core.plugins import Zoo
 
@@ -434,8 +562,10 @@ def evaluate(adapter: str, data: str | Path, *, zoo=None, batch_size: int = 64, 
     label_names = metadata["labels"]
     unknown = sorted(set(labelled.labels) - set(label_names))
     if unknown:
-        raise DataError(f"{data} has labels the adapter was not trained on: {', '.join(unknown[:10])}; "
-                        f"it knows {', '.join(label_names[:20])}")
+        raise DataError(
+            f"{data} has labels the adapter was not trained on: {', '.join(unknown[:10])}; "
+            f"it knows {', '.join(label_names[:20])}"
+        )
     index = {label: i for i, label in enumerate(label_names)}
     logits = _predict_items(net, method, labelled.items, batch_size=batch_size)
     metrics = classification_metrics(_label_ids(labelled, index), logits.argmax(-1).tolist(), label_names)
@@ -453,14 +583,22 @@ def _predict_items(net: TransferModel, method, items: Sequence[Any], *, batch_si
     out = []
     with torch.no_grad():
         for start in range(0, len(items), batch_size):
-            batch = prep.collate([prep.load(item) for item in items[start:start + batch_size]])
+            batch = prep.collate([prep.load(item) for item in items[start : start + batch_size]])
             out.append(net(to_device(batch, next(net.parameters()).device)).float())
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def predict(adapter: str, inputs: Sequence[Any], *, zoo=None, top_k: int = 1, allow_base_mismatch: bool = False,
-            batch_size: int = 64, support: str | Path | None = None,
-            data_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def predict(
+    adapter: str,
+    inputs: Sequence[Any],
+    *,
+    zoo=None,
+    top_k: int = 1,
+    allow_base_mismatch: bool = False,
+    batch_size: int = 64,
+    support: str | Path | None = None,
+    data_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Predict labels for ``inputs`` (image paths or texts) with stored adapter ``adapter``.
 
     ``support``: labelled data (a class-folder tree or a text file) whose examples replace the
@@ -474,12 +612,16 @@ def predict(adapter: str, inputs: Sequence[Any], *, zoo=None, top_k: int = 1, al
     labels = metadata["labels"]
     if support is not None:
         if not hasattr(method, "set_support"):
-            raise ZooError(f"adapter {metadata['ref']} was trained with '{method.name}', which cannot take a support set; "
-                           "--support works with adapters that classify by comparison (protonet)")
+            raise ZooError(
+                f"adapter {metadata['ref']} was trained with '{method.name}', which cannot take a support set; "
+                "--support works with adapters that classify by comparison (protonet)"
+            )
         labelled = load_labelled(support, **(data_options or {}))
         if labelled.modality != net.backbone.modality:
-            raise DataError(f"support set {support} holds {labelled.modality} data but adapter {metadata['ref']} "
-                            f"takes {net.backbone.modality} data")
+            raise DataError(
+                f"support set {support} holds {labelled.modality} data but adapter {metadata['ref']} "
+                f"takes {net.backbone.modality} data"
+            )
         labels = labelled.classes()
         index = {label: i for i, label in enumerate(labels)}
         features = extract_features(net.backbone, labelled.items, batch_size=batch_size)
@@ -488,12 +630,20 @@ def predict(adapter: str, inputs: Sequence[Any], *, zoo=None, top_k: int = 1, al
     if net.backbone.modality == "image":
         missing = [item for item in items if not Path(item).is_file()]
         if missing:
-            raise DataError(f"image not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise DataError(
+                f"image not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
     probabilities = _predict_items(net, method, items, batch_size=batch_size).softmax(-1)
     results = []
     k = max(1, min(top_k, len(labels)))
     for item, probs in zip(items, probabilities):
         values, indices = probs.topk(k)
-        results.append({"input": str(item), "label": labels[int(indices[0])], "score": float(values[0]),
-                        "top": [{"label": labels[int(i)], "score": float(v)} for v, i in zip(values, indices)]})
+        results.append(
+            {
+                "input": str(item),
+                "label": labels[int(indices[0])],
+                "score": float(values[0]),
+                "top": [{"label": labels[int(i)], "score": float(v)} for v, i in zip(values, indices)],
+            }
+        )
     return results

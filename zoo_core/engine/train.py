@@ -77,8 +77,12 @@ def make_accelerator(grad_accum: int = 1, cpu: bool | None = None):
     # split_batches: --batch-size is the global batch whatever the number of processes, so that a
     # run under torchrun/accelerate launch computes the same gradients as a single process.
     # find_unused_parameters: backbones carry parts a pooling choice leaves unused (BERT's pooler).
-    return Accelerator(cpu=cpu, gradient_accumulation_steps=grad_accum, split_batches=True,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    return Accelerator(
+        cpu=cpu,
+        gradient_accumulation_steps=grad_accum,
+        split_batches=True,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
 
 
 def make_scheduler(optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int):
@@ -150,9 +154,18 @@ class Trainer:
         self.accelerator = accelerator or make_accelerator(config.grad_accum)
         self.log = log or (lambda message: None)
 
-    def fit(self, model: nn.Module, method: AdaptationMethod, train_loader, val_loader=None, *,
-            module: nn.Module | None = None, num_classes: int, train_labels: torch.Tensor,
-            state_of: Callable[[], dict[str, torch.Tensor]] | None = None) -> TrainResult:
+    def fit(
+        self,
+        model: nn.Module,
+        method: AdaptationMethod,
+        train_loader,
+        val_loader=None,
+        *,
+        module: nn.Module | None = None,
+        num_classes: int,
+        train_labels: torch.Tensor,
+        state_of: Callable[[], dict[str, torch.Tensor]] | None = None,
+    ) -> TrainResult:
         """Train; keep the best state by ``config.monitor`` on ``val_loader`` (early stopping).
 
         :param model: the full :class:`TransferModel` (method hooks act on it).
@@ -197,16 +210,18 @@ class Trainer:
             if show:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                           dynamic_ncols=True)
+                bar = tqdm(
+                    total=len(train_loader), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, dynamic_ncols=True
+                )
             for inputs, labels in train_loader:
                 with accelerator.accumulate(module):
                     loss = loss_fn(module(inputs), labels)
                     extra = method.regularization(model) if whole_model else None
                     accelerator.backward(loss if extra is None else loss + extra)
                     if config.max_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_([p for p in module.parameters() if p.requires_grad],
-                                                    config.max_grad_norm)
+                        accelerator.clip_grad_norm_(
+                            [p for p in module.parameters() if p.requires_grad], config.max_grad_norm
+                        )
                     optimizer.step()
                     scheduler.step()
                     if whole_model and accelerator.sync_gradients:
@@ -221,9 +236,12 @@ class Trainer:
                     bar.update(1)
             if bar is not None:
                 bar.close()
-            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total_loss / max(1, batches),
-                                      "lr": optimizer.param_groups[0]["lr"],
-                                      "seconds": time.perf_counter() - epoch_start}
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": total_loss / max(1, batches),
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - epoch_start,
+            }
             if val_loader is not None:
                 logits, labels_all = predict_logits(module, val_loader, accelerator)
                 record.update(_val_metrics(logits, labels_all, loss_fn))

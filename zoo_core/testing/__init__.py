@@ -9,9 +9,9 @@ family and adaptation method must pass. Plugin authors run the same checks on th
 def parametrize_with_checks(module: str):
     """Decorate a test taking ``check`` so that it runs once per contract check of ``module``::
 
-        @parametrize_with_checks("zoo_my_plugin")
-        def test_contract(check):
-            check()
+    @parametrize_with_checks("zoo_my_plugin")
+    def test_contract(check):
+        check()
     """
     import pytest
 

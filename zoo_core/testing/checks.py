@@ -26,15 +26,21 @@ class CheckResult:
 
 def check_light_import(module: str) -> None:
     """Rule: a plugin's top-level import pulls in no torch, timm, transformers or peft."""
-    code = (f"import json, sys, importlib; importlib.import_module({module!r}); "
-            f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))")
+    code = (
+        f"import json, sys, importlib; importlib.import_module({module!r}); "
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        raise AssertionError(f"rule: the plugin module imports cleanly; importing {module} failed: "
-                             f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        raise AssertionError(
+            f"rule: the plugin module imports cleanly; importing {module} failed: "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+        )
     heavy = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not heavy, (f"rule: a plugin's top-level import pulls in no heavy library; importing {module} "
-                       f"imported {', '.join(heavy)} (move that import into the module named by the factory string)")
+    assert not heavy, (
+        f"rule: a plugin's top-level import pulls in no heavy library; importing {module} "
+        f"imported {', '.join(heavy)} (move that import into the module named by the factory string)"
+    )
 
 
 def _zoo_with(module_name: str, catalog_path: str):
@@ -76,9 +82,13 @@ def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
             continue
         models = [e.id for e in zoo.catalog.models if e.family == spec.name]
         if not models:
+
             def missing(s=spec):
-                raise AssertionError(f"rule: a model family ships at least one catalog entry (a tiny one for tests); "
-                                     f"no catalog model has family '{s.name}'")
+                raise AssertionError(
+                    f"rule: a model family ships at least one catalog entry (a tiny one for tests); "
+                    f"no catalog model has family '{s.name}'"
+                )
+
             yield f"backbone family '{spec.name}'", missing
         for model in models[:1]:
             yield f"backbone family '{spec.name}' on {model}", lambda m=model: check_backbone(zoo, m)

@@ -30,12 +30,15 @@ def check_backbone(zoo, model: str) -> None:
     torch.manual_seed(0)
     for pretrained in (False, True):
         backbone = build_backbone(zoo, model, pretrained=pretrained)
-        assert backbone.modality in ("image", "text"), f"backbone modality must be image or text, got {backbone.modality}"
+        assert backbone.modality in ("image", "text"), (
+            f"backbone modality must be image or text, got {backbone.modality}"
+        )
         batch = sample_batch(backbone)
         with torch.no_grad():
             features = backbone.eval()(batch)
         assert features.shape == (4, backbone.num_features), (
-            f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features {backbone.num_features}")
+            f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features {backbone.num_features}"
+        )
         assert torch.isfinite(features).all(), "rule: features are finite"
         if backbone.modality == "text":
             # Same length, one word apart: a tokenizer that maps words to [UNK] fails here.
@@ -56,8 +59,11 @@ def build_prepared(zoo, model: str, method: str, num_classes: int = 3, seed: int
     spec = zoo.get("methods", method)
     backbone = build_backbone(zoo, model, pretrained=True)
     net = TransferModel(backbone, build_head(zoo, "linear", backbone.num_features, num_classes))
-    config = {k: v for k, v in spec.defaults.items() if k not in {"lr", "epochs", "weight_decay", "batch_size",
-                                                                   "warmup", "patience"}}
+    config = {
+        k: v
+        for k, v in spec.defaults.items()
+        if k not in {"lr", "epochs", "weight_decay", "batch_size", "warmup", "patience"}
+    }
     config.update(options)
     adaptation = load_object(spec.factory)(**config)
     adaptation.prepare(net)
@@ -85,23 +91,30 @@ def check_method(zoo, method: str, model: str) -> None:
     for key, tensor in before.items():
         ref_key = base_key(key)
         if ref_key is not None and tensor.dtype.is_floating_point:
-            assert torch.equal(tensor, reference[ref_key]), f"rule: prepare() does not modify pretrained weights ({key})"
+            assert torch.equal(tensor, reference[ref_key]), (
+                f"rule: prepare() does not modify pretrained weights ({key})"
+            )
     if getattr(adaptation, "preserves_base_output", False):
         net.eval()
         with torch.no_grad():
             start_features = net.backbone(batch)
         assert torch.allclose(start_features, base_features, atol=1e-5, rtol=1e-4), (
             "rule: a zero-initialised adapter leaves the initial output equal to the base model's; max difference "
-            f"{(start_features - base_features).abs().max().item():.2e}")
+            f"{(start_features - base_features).abs().max().item():.2e}"
+        )
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     assert trainable, "rule: prepare() leaves something trainable"
     if spec.trains == "head":
-        assert all(n.startswith("head.") for n in trainable), f"rule: a head-only method trains only head.*, not {sorted(trainable)[:3]}"
+        assert all(n.startswith("head.") for n in trainable), (
+            f"rule: a head-only method trains only head.*, not {sorted(trainable)[:3]}"
+        )
     declared = getattr(adaptation, "tuned_base_parameters", lambda model: set())(net)
     if spec.trains != "all":
         trainable_base = {n for n in trainable if base_key(n) is not None and n not in declared}
-        assert not trainable_base, (f"rule: the method keeps base weights frozen (or declares them in "
-                                    f"tuned_base_parameters); trainable: {sorted(trainable_base)[:5]}")
+        assert not trainable_base, (
+            f"rule: the method keeps base weights frozen (or declares them in "
+            f"tuned_base_parameters); trainable: {sorted(trainable_base)[:5]}"
+        )
 
     # One real step with a large learning rate so that every trained tensor moves.
     adaptation.set_train_mode(net)
@@ -115,7 +128,9 @@ def check_method(zoo, method: str, model: str) -> None:
     changed = {k for k in before if k in after and not torch.equal(before[k], after[k])}
     saved = set(adaptation.adapter_state(net))
     unsaved_changes = {k for k in changed if k not in saved and not k.endswith("num_batches_tracked")}
-    assert not unsaved_changes, f"rule: everything a step changes is in adapter_state; not saved: {sorted(unsaved_changes)[:5]}"
+    assert not unsaved_changes, (
+        f"rule: everything a step changes is in adapter_state; not saved: {sorted(unsaved_changes)[:5]}"
+    )
     if spec.trains != "all":
         base_changed = {k for k in changed if base_key(k) is not None and k not in declared}
         assert not base_changed, f"rule: the method keeps base weights frozen; changed: {sorted(base_changed)[:5]}"
@@ -123,8 +138,9 @@ def check_method(zoo, method: str, model: str) -> None:
     # Round trip: a fresh model prepared the same way and loaded with the state gives equal outputs.
     net.eval()
     state = {k: v.clone() for k, v in adaptation.adapter_state(net).items()}
-    fresh, fresh_method, _ = build_prepared(zoo, model, method, seed=1, **{
-        k: v for k, v in adaptation.config.items() if k == "target_modules"})
+    fresh, fresh_method, _ = build_prepared(
+        zoo, model, method, seed=1, **{k: v for k, v in adaptation.config.items() if k == "target_modules"}
+    )
     fresh_method.load_adapter_state(fresh, state)
     fresh.eval()
     with torch.no_grad():
@@ -140,11 +156,15 @@ def check_head(zoo, name: str) -> None:
     assert isinstance(head, torch.nn.Module), f"rule: a head is an nn.Module, got {type(head).__name__}"
     features = torch.randn(4, 12)
     logits = head.train()(features)
-    assert logits.shape == (4, 5), f"rule: a head maps [batch, in_features] to [batch, num_classes]; got {tuple(logits.shape)}"
+    assert logits.shape == (4, 5), (
+        f"rule: a head maps [batch, in_features] to [batch, num_classes]; got {tuple(logits.shape)}"
+    )
     params = [p for p in head.parameters() if p.requires_grad]
     assert params, "rule: a head has trainable parameters"
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), "rule: the loss reaches the head's parameters"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), (
+        "rule: the loss reaches the head's parameters"
+    )
     head.eval()
     with torch.no_grad():
         first, second = head(features), head(features)
@@ -168,11 +188,19 @@ def check_scorer(zoo, name: str) -> None:
     if getattr(scorer, "needs_source_head", False):
         probs = np.full((len(labels), 4), 0.1)
         probs[np.arange(len(labels)), labels] = 0.7
-    good = scorer.score(informative, labels, source_probs=probs) if probs is not None else scorer.score(informative, labels)
+    good = (
+        scorer.score(informative, labels, source_probs=probs)
+        if probs is not None
+        else scorer.score(informative, labels)
+    )
     bad = scorer.score(noise, labels, source_probs=probs) if probs is not None else scorer.score(noise, labels)
     assert np.isfinite(good) and np.isfinite(bad), "rule: scores are finite"
     if probs is None:
         assert good > bad, f"rule: informative features score higher than noise ({good:.4f} <= {bad:.4f})"
     renamed = np.array([3, 2, 1, 0])[labels]
-    again = scorer.score(informative, renamed, source_probs=probs) if probs is not None else scorer.score(informative, renamed)
+    again = (
+        scorer.score(informative, renamed, source_probs=probs)
+        if probs is not None
+        else scorer.score(informative, renamed)
+    )
     assert abs(again - good) < 1e-6 * max(1.0, abs(good)), "rule: relabelling the classes leaves the score unchanged"

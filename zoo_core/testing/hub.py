@@ -8,8 +8,12 @@ import shutil
 from pathlib import Path
 
 
-def add_to_hub_cache(cache_dir: str | Path, repo_id: str, files: dict[str, str | Path],
-                     revision: str = "0123456789abcdef0123456789abcdef01234567") -> Path:
+def add_to_hub_cache(
+    cache_dir: str | Path,
+    repo_id: str,
+    files: dict[str, str | Path],
+    revision: str = "0123456789abcdef0123456789abcdef01234567",
+) -> Path:
     """Put ``{filename: local_file}`` into ``cache_dir`` as the Hub would: blobs named by sha256,
     snapshot symlinks, ``refs/main``. Returns the snapshot folder."""
     repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))

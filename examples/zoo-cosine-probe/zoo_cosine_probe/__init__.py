@@ -9,10 +9,12 @@ from zoo_core.specs import MethodSpec
 
 @hookimpl
 def register_methods(register):
-    register(MethodSpec(
-        name="cosine_probe",
-        factory="zoo_cosine_probe._impl:CosineProbe",
-        description="frozen backbone + cosine-similarity classifier (third-party example plugin)",
-        trains="head",
-        defaults={"lr": 1e-2, "epochs": 30, "weight_decay": 1e-4, "batch_size": 64, "patience": 5, "scale": 10.0},
-    ))
+    register(
+        MethodSpec(
+            name="cosine_probe",
+            factory="zoo_cosine_probe._impl:CosineProbe",
+            description="frozen backbone + cosine-similarity classifier (third-party example plugin)",
+            trains="head",
+            defaults={"lr": 1e-2, "epochs": 30, "weight_decay": 1e-4, "batch_size": 64, "patience": 5, "scale": 10.0},
+        )
+    )
