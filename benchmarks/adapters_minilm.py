@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import split_train_test, yelp  # noqa: E402
+from _common import split_train_test, yelp
 
 
 def folder_size(path: Path) -> int:
@@ -51,7 +51,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for method, weights, folder, accuracy in rows:
         print(
-            f"| {method} | {weights / 1e6:.3f} MB | {folder / 1e6:.3f} MB | {weights / base_size:.4f} | {accuracy:.4f} |"
+            f"| {method} | {weights / 1e6:.3f} MB | {folder / 1e6:.3f} MB | {weights / base_size:.4f} | "
+            f"{accuracy:.4f} |"
         )
 
     out = export_peft("yelp-lora", Path(os.environ["ZOO_HOME"]) / "peft-export")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import split_train_test, yelp  # noqa: E402
+from _common import split_train_test, yelp
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, dump, flowers  # noqa: E402
-from fewshot_text import summary  # noqa: E402
+from _common import ROOT, dump, flowers
+from fewshot_text import summary
 
 METHODS = ("protonet", "linear_probe", "fomaml")
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, ROOT, dump, need, split_train_test, trec, yelp  # noqa: E402
+from _common import DATA, ROOT, dump, need, split_train_test, trec, yelp
 
 METHODS = ("linear_probe", "protonet", "contrastive", "lora")
 # LoRA has no validation set to stop on here; 16 examples make one batch per epoch, so it gets
@@ -164,7 +164,7 @@ def main() -> None:
         if not args.no_setfit:
             if not SETFIT_PYTHON.exists():
                 sys.exit(
-                    f"the baseline needs its environment: run `bash benchmarks/setfit_env.sh` (or pass --no-setfit)"
+                    "the baseline needs its environment: run `bash benchmarks/setfit_env.sh` (or pass --no-setfit)"
                 )
             proc = subprocess.run(
                 [

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, dump, flowers, peak_rss_mb, split_train_test, yelp  # noqa: E402
+from _common import ROOT, dump, flowers, peak_rss_mb, split_train_test, yelp
 
 METHODS = (
     "linear_probe",

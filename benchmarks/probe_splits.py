@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need, split_train_test  # noqa: E402
+from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need, split_train_test
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need  # noqa: E402
+from _common import DATA, FLOWER_DUPLICATES, ROOT, dump, need
 
 
 def bootstrap_ci(correct, rng, resamples: int) -> list[float]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, dump, split_train_test, yelp  # noqa: E402
+from _common import ROOT, dump, split_train_test, yelp
 
 
 def plain_loop(folder: str, texts: list[str], labels: list[int], batch_size: int, seed: int) -> float:

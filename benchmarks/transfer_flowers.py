@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, dump, flowers  # noqa: E402
+from _common import ROOT, dump, flowers
 
-from zoo_core.engine.pipeline import finetune  # noqa: E402
+from zoo_core.engine.pipeline import finetune
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, dump, need, DATA, split_train_test, trec, yelp  # noqa: E402
+from _common import DATA, ROOT, dump, need, split_train_test, trec, yelp
 
 METHODS = ("linear_probe", "lora", "full")
 

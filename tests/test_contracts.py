@@ -89,7 +89,7 @@ def test_contract_catches_bitfit_training_weights(tiny_zoo, monkeypatch):
 
     def leaky_prepare(self, model):
         original(self, model)
-        for name, param in model.backbone.named_parameters():
+        for _name, param in model.backbone.named_parameters():
             param.requires_grad_(True)  # biases declared, but every weight trains too
 
     monkeypatch.setattr(BitFit, "prepare", leaky_prepare)

@@ -130,7 +130,7 @@ def test_tasks_hook_and_a_clash_with_a_catalog_task():
         "clash", register_tasks=lambda register: register(TaskSpec(name="image-classification", modality="image"))
     )
     with pytest.raises(PluginError, match="task 'image-classification' is declared by both clash and catalog:"):
-        clash.tasks
+        _ = clash.tasks
 
 
 def test_scorers_hook_passes_the_scorer_contract():

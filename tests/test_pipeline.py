@@ -129,7 +129,8 @@ def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, ti
     assert [r["top"][0]["label"] for r in here] == [r["label"] for r in here]
     code = (
         "import json, sys; from zoo_core.engine.pipeline import predict; from zoo_core.plugins import Zoo;"
-        f"print(json.dumps(predict({result.adapter!r}, {texts!r}, zoo=Zoo(catalog_paths=[{str(tiny_catalog)!r}]), top_k=2)))"
+        f"print(json.dumps(predict({result.adapter!r}, {texts!r}, "
+        f"zoo=Zoo(catalog_paths=[{str(tiny_catalog)!r}]), top_k=2)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -88,7 +88,7 @@ def test_duplicate_names_are_rejected_naming_both_plugins():
         load_entry_points=False, plugins=[_methods_plugin("alpha", "same"), _methods_plugin("beta", "same")], environ={}
     )
     with pytest.raises(PluginError) as info:
-        Zoo(pm).methods
+        _ = Zoo(pm).methods
     assert "'alpha'" in str(info.value) and "'beta'" in str(info.value) and "'same'" in str(info.value)
 
 
@@ -114,7 +114,7 @@ def test_a_plugin_that_raises_in_a_hook_is_charged_alone():
         plugins=[("bad", module_plugin("bad", register_methods=register_methods))],
     )
     with pytest.raises(PluginError, match="kaboom"):
-        Zoo(strict).methods
+        _ = Zoo(strict).methods
 
 
 def test_misspelt_hook_fails_loudly():
@@ -129,5 +129,5 @@ def test_misspelt_hook_fails_loudly():
 
 def test_trace_writes_to_stderr():
     err = io.StringIO()
-    Zoo(make_plugin_manager(environ={"ZOO_TRACE_PLUGINS": "1"}, stderr=err)).methods
+    _ = Zoo(make_plugin_manager(environ={"ZOO_TRACE_PLUGINS": "1"}, stderr=err)).methods
     assert "loaded plugin 'peft'" in err.getvalue()

@@ -26,7 +26,6 @@ def test_generated_plugin_installs_passes_and_works(run_zoo, tmp_path, tiny_cata
     code, out, err = run_zoo("plugins", "new", name, "--kind", kind, "--out", str(tmp_path))
     assert code == 0, err
     folder = tmp_path / f"zoo-{name}"
-    module = f"zoo_{name.replace('-', '_')}"
     installed = _pip("install", "--no-deps", "--no-build-isolation", "-e", str(folder))
     assert installed.returncode == 0, installed.stderr[-2000:]
     try:

@@ -10,7 +10,8 @@ EVIDENCE = {
     "image": [
         "flowers, EfficientNet-Lite0, ~550 examples/class: linear_probe 0.7529, lora 0.7703 test accuracy",
         "flowers: the same architecture with random weights reached 0.4524 (linear probe): pre-training is the gain",
-        "5-shot flowers, 10 draws: protonet 0.4806, fomaml 0.4881, linear_probe 0.4450 (protonet and fomaml within noise)",
+        "5-shot flowers, 10 draws: protonet 0.4806, fomaml 0.4881, linear_probe 0.4450 (protonet and "
+        "fomaml within noise)",
     ],
     "text": [
         "yelp, MiniLM-L6, 400 examples/class: linear_probe 0.8750, lora 0.8850, full 0.9150 test accuracy",

@@ -55,7 +55,7 @@ class ZooGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a readable line
+        except Exception as exc:
             if _debug():
                 raise
             message = " ".join(str(exc).split())
@@ -92,7 +92,7 @@ class RootGroup(ZooGroup):
         for impl in zoo.pm.hook.register_commands.get_hookimpls():
             try:
                 impl.function(cli=self)
-            except Exception as exc:  # noqa: BLE001 - a broken plugin must not brick the CLI
+            except Exception as exc:
                 zoo.pm.plugin_failed(impl.plugin_name, exc, "add its commands")
 
 
@@ -526,7 +526,8 @@ def methods_suggest(data, model_id, text_column, label_column, as_json):
         click.echo(f"measured here (BENCHMARKS.md): {line}")
     if entry:
         click.echo(
-            f"next: zoo finetune -m {entry.aliases[0] if entry.aliases else entry.id} -d {data} --method {advice.method}"
+            f"next: zoo finetune -m {entry.aliases[0] if entry.aliases else entry.id} -d {data} --method "
+            f"{advice.method}"
         )
 
 
@@ -870,7 +871,8 @@ def quickstart(shots, seed, as_json):
     click.echo(f"  zoo predict {ADAPTER} {result['example']}")
     click.echo(f"  zoo evaluate {ADAPTER} --data {result['test_dir']}")
     click.echo(
-        f"  zoo finetune --model efficientnet-lite0 --data {result['train_dir']} --method lora --test {result['test_dir']}"
+        f"  zoo finetune --model efficientnet-lite0 --data {result['train_dir']} --method lora --test "
+        f"{result['test_dir']}"
     )
     click.echo("  zoo models list --task image-classification --offline")
 

@@ -175,7 +175,7 @@ def make_plugin_manager(
             try:
                 plugin = ep.load()
                 pm.add_plugin(plugin, ep.name, distribution=dist_name, version=version)
-            except Exception as exc:  # noqa: BLE001 - any plugin error must be isolated
+            except Exception as exc:
                 pm.info[ep.name] = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name, version=version)
                 pm.plugin_failed(ep.name, exc, "load")
                 continue
@@ -221,8 +221,8 @@ def collect(pm: ZooPluginManager, hook_name: str) -> dict[str, Any]:
             _into.append(spec)
 
         try:
-            function(**{arg: register for arg in argnames})
-        except Exception as exc:  # noqa: BLE001 - isolate each plugin
+            function(**dict.fromkeys(argnames, register))
+        except Exception as exc:
             pm.plugin_failed(plugin_name, exc, f"run {hook_name}")
             continue
         for spec in registered:

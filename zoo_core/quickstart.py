@@ -53,19 +53,20 @@ def run(*, shots: int = 10, seed: int = 0, log: Callable[[str], None] = print, z
     # Full fine-tuning at 96 px: a linear probe on frozen features is the wrong tool for 8x8 digits
     # (frozen random conv features keep the pixels, which suffice here, and beat ImageNet's pooled
     # features); fine-tuning every weight is where the ImageNet start pays off on a distant domain.
-    common = dict(
-        method="full",
-        test=str(test_dir),
-        shots=shots,
-        seed=seed,
-        zoo=zoo,
-        epochs=20,
-        lr=1e-3,
-        backbone_options={"image_size": 96, "crop_pct": 1.0},
-    )
+    common = {
+        "method": "full",
+        "test": str(test_dir),
+        "shots": shots,
+        "seed": seed,
+        "zoo": zoo,
+        "epochs": 20,
+        "lr": 1e-3,
+        "backbone_options": {"image_size": 96, "crop_pct": 1.0},
+    }
     pretrained = finetune(MODEL, str(train_dir), name=ADAPTER, **common)
     log(
-        f"pre-trained: test accuracy {pretrained.metrics['accuracy']:.3f}, macro-F1 {pretrained.metrics['macro_f1']:.3f}"
+        f"pre-trained: test accuracy {pretrained.metrics['accuracy']:.3f}, macro-F1 "
+        f"{pretrained.metrics['macro_f1']:.3f}"
     )
     random = finetune(MODEL, str(train_dir), pretrained=False, save=False, **common)
     log(f"random weights (same architecture, same data): test accuracy {random.metrics['accuracy']:.3f}")

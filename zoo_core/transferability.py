@@ -204,7 +204,7 @@ def _logme_fixed_point(
     alpha, beta = 1.0, 1.0
     t = min(max(float(sigma.sum()) / (n * d), t_min), t_max)
     it = 0
-    for it in range(1, _LOGME_MAX_ITER + 1):
+    for it in range(1, _LOGME_MAX_ITER + 1):  # noqa: B007 - the count is returned
         gamma, n_minus_gamma, m2, res2 = stats(t)
         alpha = gamma / max(m2, np.finfo(np.float64).tiny)
         beta = n_minus_gamma / max(res2, np.finfo(np.float64).tiny)
@@ -427,7 +427,7 @@ def linear_probe_accuracy(
     *,
     folds: int = 5,
     seed: int = 0,
-    C: float = 1.0,  # noqa: N803 - sklearn's name
+    C: float = 1.0,
     max_iter: int = 1000,
 ) -> float:
     """Mean stratified k-fold accuracy of an L2 logistic regression (sklearn, lbfgs) on standardised features.
@@ -620,7 +620,7 @@ class LinearProbeScorer:
     needs_source_head = False
     higher_is_better = True
 
-    def __init__(self, folds: int = 5, seed: int = 0, C: float = 1.0, max_iter: int = 1000):  # noqa: N803
+    def __init__(self, folds: int = 5, seed: int = 0, C: float = 1.0, max_iter: int = 1000):
         self.folds, self.seed, self.C, self.max_iter = folds, seed, C, max_iter
 
     def score(self, features: Any, labels: Any, source_probs: Any = None) -> float:

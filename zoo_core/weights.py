@@ -130,7 +130,7 @@ class HubSource:
             if source.get("format") == "hf-dir" or not filename:
                 return Path(snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir()))
             return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir()))
-        except Exception as exc:  # noqa: BLE001 - network and auth errors come in many types
+        except Exception as exc:
             raise NotHere(
                 f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             ) from None

@@ -267,7 +267,10 @@ class FirstOrderProtoMAML(AdaptationMethod):
         note = ""
         if len(splittable) < 2:
             meta_steps = 0
-            note = "fomaml: fewer than two classes have two examples, so no episode has a query set; adapted without meta-training"
+            note = (
+                "fomaml: fewer than two classes have two examples, so no episode has a query set; "
+                "adapted without meta-training"
+            )
         query_losses = []
         head.train()
         for _ in range(meta_steps):
@@ -361,8 +364,8 @@ class ContrastiveTuning(AdaptationMethod):
         from zoo_core.engine.backbone import to_device
         from zoo_core.engine.features import extract_features
         from zoo_core.engine.train import TrainResult, make_scheduler
-        from zoo_methods._lbfgs import fit_logistic_head
         from zoo_methods._impl import LinearProbe
+        from zoo_methods._lbfgs import fit_logistic_head
 
         if not isinstance(model.head, LinearHead):
             raise ZooError("contrastive fits a logistic-regression head on the tuned embeddings; use --head linear")

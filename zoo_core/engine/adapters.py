@@ -68,7 +68,8 @@ def load_trained_model(
     )
     if base.get("weights_sha256") != backbone.weights_sha256 and not allow_base_mismatch:
         raise AdapterError(
-            f"adapter {adapter} was trained on {base['id']} with weights sha256 {str(base.get('weights_sha256'))[:16]}..., "
+            f"adapter {adapter} was trained on {base['id']} with weights sha256 "
+            f"{str(base.get('weights_sha256'))[:16]}..., "
             f"but the weights found here have sha256 {str(backbone.weights_sha256)[:16]}...; refusing to load "
             "(pass --allow-base-mismatch to override)"
         )

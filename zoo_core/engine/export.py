@@ -152,7 +152,7 @@ def push_to_hub(
         info = api.upload_folder(
             folder_path=str(staging), repo_id=repo_id, commit_message=f"Upload {adapter} from transfer-zoo"
         )
-    except Exception as exc:  # noqa: BLE001 - network, auth and HTTP errors come in many types
+    except Exception as exc:
         raise AdapterError(
             f"push of {adapter} to {repo_id} failed: {type(exc).__name__}: "
             f"{' '.join(str(exc).split())[:300]}. The prepared folder is {staging}"

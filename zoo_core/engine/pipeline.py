@@ -232,14 +232,17 @@ def finetune(
 
     if adaptation.uses_feature_cache:
         started = time.perf_counter()
-        fx = lambda d, what: extract_features(
-            backbone,
-            d.items,
-            batch_size=64,
-            num_workers=config.num_workers,  # noqa: E731
-            progress=show,
-            desc=f"{what} features",
-        )
+
+        def fx(d, what):
+            return extract_features(
+                backbone,
+                d.items,
+                batch_size=64,
+                num_workers=config.num_workers,
+                progress=show,
+                desc=f"{what} features",
+            )
+
         train_x = fx(train_data, "train")
         val_x = fx(splits.val, "val") if splits.val is not None else None
         eval_x = val_x if eval_data is splits.val else fx(eval_data, eval_split)

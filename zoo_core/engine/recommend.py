@@ -173,7 +173,7 @@ def recommend(
         build_start = time.perf_counter()
         try:
             backbone = build_backbone(zoo, entry, offline=offline)
-        except Exception as exc:  # noqa: BLE001 - one unreachable download must not sink the others
+        except Exception as exc:
             failed.append(failed_row(entry, exc))
             log(f"{entry.id}: skipped, {exc}")
             if getattr(exc, "download_failed", False) and not offline:
@@ -226,7 +226,7 @@ def recommend(
 
     ranked: list[Ranked] = list(failed)
     score_seconds = 0.0
-    for entry, backbone, build_seconds in backbones:
+    for entry, backbone, _build_seconds in backbones:
         method, reason = suggest_method(per_class, entry.params_m, modality)
         extract_start = time.perf_counter()
         try:
@@ -241,7 +241,7 @@ def recommend(
             score_start = time.perf_counter()
             value = float(score_fn.score(features, sub_labels, source_probs=probs))
             score_seconds += time.perf_counter() - score_start
-        except Exception as exc:  # noqa: BLE001 - one failing candidate must not sink the ranking
+        except Exception as exc:
             ranked.append(failed_row(entry, exc))
             continue
         seconds = time.perf_counter() - extract_start
@@ -331,7 +331,7 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
                     for idx in draws
                 ]
             )
-        except Exception:  # noqa: BLE001 - the full-sample score stands; only its spread is unknown
+        except Exception:
             return None
 
     table = [rescore(row) for row in scored]

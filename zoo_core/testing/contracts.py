@@ -15,8 +15,8 @@ def sample_batch(backbone, n: int = 4, seed: int = 0) -> Any:
     """A small batch of the backbone's modality, through its own preprocessor."""
     prep = backbone.preprocessor(train=False)
     if backbone.modality == "image":
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
         rng = np.random.RandomState(seed)
         items = [Image.fromarray(rng.randint(0, 255, (40, 40, 3), dtype="uint8")) for _ in range(n)]
@@ -37,7 +37,8 @@ def check_backbone(zoo, model: str) -> None:
         with torch.no_grad():
             features = backbone.eval()(batch)
         assert features.shape == (4, backbone.num_features), (
-            f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features {backbone.num_features}"
+            f"rule: features are [batch, num_features]; got {tuple(features.shape)} vs num_features "
+            f"{backbone.num_features}"
         )
         assert torch.isfinite(features).all(), "rule: features are finite"
         if backbone.modality == "text":

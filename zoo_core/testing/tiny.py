@@ -147,7 +147,7 @@ def write_text_file(path: str | Path, *, per_class: int = 16, seed: int = 0) -> 
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        for i in range(per_class):
+        for _i in range(per_class):
             for label, words in (("pos", positive), ("neg", negative)):
                 writer.writerow(
                     [f"the {rng.choice(nouns)} was very {rng.choice(words)} and {rng.choice(words)}", label]
