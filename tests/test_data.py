@@ -307,6 +307,12 @@ def test_stratified_subsample():
     assert data.stratified_subsample(labels, 1000, seed=0) == list(range(100))
 
 
+def test_indices_by_class_groups_in_label_order():
+    assert data.indices_by_class(["b", "a", "b", "c", "a"]) == {"a": [1, 4], "b": [0, 2], "c": [3]}
+    assert list(data.indices_by_class(iter([2, 0, 2]))) == [0, 2]
+    assert data.indices_by_class([]) == {}
+
+
 # ---------------------------------------------------------------- LabelledData
 
 
@@ -347,6 +353,28 @@ def test_fingerprint_images_by_content_and_across_processes(tmp_path):
         cwd=Path(__file__).resolve().parents[1],
     ).stdout.strip()
     assert out == first
+
+
+def test_sha256_file_is_one_shared_memoised_helper(tmp_path):
+    import hashlib
+    import os
+
+    from zoo_core import hashing, weights
+
+    assert weights.sha256_file is hashing.sha256_file
+    file = write(tmp_path / "f.bin", "one")
+    assert hashing.sha256_file(file) == hashing.sha256_file(str(file)) == hashlib.sha256(b"one").hexdigest()
+    os.symlink(file, tmp_path / "link.bin")
+    assert hashing.sha256_file(tmp_path / "link.bin") == hashlib.sha256(b"one").hexdigest()
+    # Replaced by another file of the same size and mtime: still hashed afresh (the memo keys on the inode too).
+    stat = file.stat()
+    other = write(tmp_path / "g.bin", "two")
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, file)
+    assert hashing.sha256_file(file) == hashlib.sha256(b"two").hexdigest()
+    os.remove(file)
+    with pytest.raises(OSError):
+        hashing.sha256_file(file)
 
 
 def test_summarize():

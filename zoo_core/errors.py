@@ -26,6 +26,9 @@ class PluginError(ZooError):
 class WeightsError(ZooError):
     """Pre-trained weights could not be found or failed verification."""
 
+    #: True when a download was tried and failed (no network): recommend stops trying others.
+    download_failed: bool = False
+
 
 class DataError(ZooError):
     """The user's dataset is unreadable or unusable for the task."""

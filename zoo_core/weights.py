@@ -9,7 +9,6 @@ to get the weights. There is never a silent fall-back to random weights.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -18,24 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core.errors import WeightsError
+
+# Re-exported: other modules import sha256_file from here; tests clear _hash_memo through here.
+from zoo_core.hashing import _hash_memo as _hash_memo
+from zoo_core.hashing import sha256_file as sha256_file
 from zoo_core.paths import offline_mode
 
 _SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
-_hash_memo: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, streamed; memoised per (path, size, mtime) within the process."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _hash_memo:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _hash_memo[key] = digest.hexdigest()
-    return _hash_memo[key]
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,9 @@ class PyPISource:
         spec = importlib.util.find_spec(module)
         if spec is None:
             raise NotHere(f"Python package '{source['package']}' (module {module}) is not installed")
-        roots = list(spec.submodule_search_locations or []) or [str(Path(spec.origin).parent)]
+        roots = list(spec.submodule_search_locations or []) or ([str(Path(spec.origin).parent)] if spec.origin else [])
+        if not roots:
+            raise NotHere(f"Python package '{source['package']}' (module {module}) has no files on disk")
         for root in roots:
             candidate = Path(root) / source["path"]
             if candidate.exists():

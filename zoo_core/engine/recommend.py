@@ -176,7 +176,7 @@ def recommend(
         except Exception as exc:
             failed.append(failed_row(entry, exc))
             log(f"{entry.id}: skipped, {exc}")
-            if getattr(exc, "download_failed", False) and not offline:
+            if isinstance(exc, WeightsError) and exc.download_failed and not offline:
                 # No network, most likely: every further download would wait through the same
                 # retries, so the rest are taken only if their weights are already here.
                 offline, gave_up_downloading = True, 1
