@@ -3,7 +3,10 @@ backed by the numbers measured in BENCHMARKS.md (torch-free, so ``zoo methods su
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 # Measured here (BENCHMARKS.md); tests/test_advice.py checks each number is still written there.
 EVIDENCE = {
@@ -73,3 +76,44 @@ _ALTERNATIVES = {
 def advise(per_class: float, params_m: float | None, modality: str) -> Advice:
     method, reason = suggest_method(per_class, params_m, modality)
     return Advice(method, reason, _ALTERNATIVES[method], EVIDENCE.get(modality, []))
+
+
+def smallest_offline_model(zoo: Any, modality: str) -> Any:
+    """The catalog's smallest model of ``modality`` whose weights are already on this machine (the
+    cheapest safe start when the user names none), or None."""
+    from zoo_core.weights import is_available
+
+    candidates = [
+        e for e in zoo.catalog.models if e.modality == modality and e.params_m and is_available(e, zoo.weight_sources)
+    ]
+    return min(candidates, key=lambda e: e.params_m) if candidates else None
+
+
+def advise_for_data(zoo: Any, data: str | Path, model_id: str | None = None, **data_options: Any) -> dict[str, Any]:
+    """Read the training part of ``data`` (labels only, images not decoded), count examples per
+    class, and advise a method for ``model_id`` (default: :func:`smallest_offline_model`)."""
+    from zoo_core.data import load_labelled, split_folders
+
+    path = Path(data)
+    splits = split_folders(path) if path.is_dir() else {}
+    if splits:
+        path = splits["train"]
+    labelled = load_labelled(path, check_images=False, **data_options)
+    counts = collections.Counter(labelled.labels)
+    per_class = min(counts.values())
+    entry = zoo.catalog.get(model_id) if model_id else smallest_offline_model(zoo, labelled.modality)
+    advice = advise(per_class, entry.params_m if entry else None, labelled.modality)
+    return {
+        "data": str(path),
+        "modality": labelled.modality,
+        "classes": len(counts),
+        "examples": len(labelled),
+        "min_per_class": per_class,
+        "model": entry.id if entry else None,
+        "model_params_m": entry.params_m if entry else None,
+        "model_alias": (entry.aliases[0] if entry.aliases else entry.id) if entry else None,
+        "method": advice.method,
+        "reason": advice.reason,
+        "alternatives": advice.alternatives,
+        "evidence": advice.evidence,
+    }

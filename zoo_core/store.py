@@ -37,6 +37,10 @@ class AdapterRef:
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def size_bytes(self) -> int:
+        """Bytes on disk of this version's files (weights, metadata, card, samples)."""
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
     def metadata(self) -> dict[str, Any]:
         try:
             return json.loads((self.path / METADATA_FILE).read_text(encoding="utf-8"))
@@ -54,6 +58,13 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if not version.isdigit() or int(version) < 1:
         raise ZooError(f"invalid adapter version in '{ref}': write NAME@N with N >= 1")
     return name, int(version)
+
+
+def check_adapter_name(name: str) -> None:
+    """Refuse a name that cannot be stored (``NAME@N`` is a reference, not a name), before any work."""
+    if "@" in name:
+        raise ZooError(f"invalid adapter name '{name}': '@' separates a version (NAME@N); pick a plain name")
+    parse_ref(name)
 
 
 def _fsync_tree(folder: Path) -> None:

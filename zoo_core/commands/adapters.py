@@ -1,0 +1,164 @@
+"""The ``zoo adapters`` group (the local adapter store)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from zoo_core.commands._shared import ZooGroup, emit_json, json_option, print_table
+
+
+@click.group(cls=ZooGroup)
+def adapters():
+    """The local adapter store ($ZOO_HOME/adapters)."""
+
+
+def _adapter_row(ref) -> dict[str, Any]:
+    meta = ref.metadata()
+    metrics = meta.get("metrics", {})
+    return {
+        "name": ref.name,
+        "version": ref.version,
+        "ref": str(ref),
+        "base_model": meta["base_model"]["id"],
+        "method": meta["method"]["name"],
+        "labels": meta.get("labels", []),
+        "accuracy": metrics.get("accuracy"),
+        "macro_f1": metrics.get("macro_f1"),
+        "eval_split": meta.get("eval_split"),
+        "created": meta.get("created"),
+        "path": str(ref.path),
+        "size_bytes": ref.size_bytes(),
+    }
+
+
+@adapters.command("list")
+@json_option
+def adapters_list(as_json):
+    """List stored adapters, every version.
+
+    \b
+    Examples:
+      zoo adapters list
+      zoo adapters list --json
+    """
+    from zoo_core.store import AdapterStore
+
+    rows = [_adapter_row(ref) for ref in AdapterStore().list()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["acc"] = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
+        row["size"] = f"{row['size_bytes'] / 1e6:.2f} MB"
+    print_table(
+        rows,
+        [
+            ("ref", "ADAPTER"),
+            ("base_model", "BASE MODEL"),
+            ("method", "METHOD"),
+            ("acc", "ACCURACY"),
+            ("size", "SIZE"),
+            ("created", "CREATED"),
+        ],
+    )
+
+
+@adapters.command("show")
+@click.argument("adapter")
+@json_option
+def adapters_show(adapter, as_json):
+    """Show one adapter (NAME for the latest version, or NAME@N).
+
+    \b
+    Examples:
+      zoo adapters show quickstart-digits
+      zoo adapters show quickstart-digits@1 --json
+    """
+    from zoo_core.store import AdapterStore
+
+    ref = AdapterStore().resolve(adapter)
+    meta = ref.metadata()
+    if as_json:
+        emit_json({**meta, "path": str(ref.path)})
+        return
+    row = _adapter_row(ref)
+    for key in ("ref", "base_model", "method", "accuracy", "macro_f1", "eval_split", "created", "path", "size_bytes"):
+        click.echo(f"{key}: {row[key]}")
+    click.echo(f"labels: {', '.join(row['labels'])}")
+    click.echo(f"method config: {json.dumps(meta['method'].get('config', {}), sort_keys=True)}")
+
+
+@adapters.command("rm")
+@click.argument("adapter")
+def adapters_rm(adapter):
+    """Delete an adapter: NAME@N removes one version, NAME every version.
+
+    \b
+    Examples:
+      zoo adapters rm quickstart-digits@1
+    """
+    from zoo_core.store import AdapterStore
+
+    removed = AdapterStore().remove(adapter)
+    click.echo("removed " + ", ".join(str(ref) for ref in removed))
+
+
+@adapters.command("export")
+@click.argument("adapter")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["peft", "archive"]),
+    default="archive",
+    show_default=True,
+    help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz.",
+)
+@click.option("--out", required=True, type=click.Path(), help="Folder (peft) or file/folder (archive).")
+def adapters_export(adapter, fmt, out):
+    """Export an adapter in PEFT format or as an archive for 'zoo adapters import'.
+
+    \b
+    Examples:
+      zoo adapters export reviews-lora --format peft --out ./reviews-peft
+      zoo adapters export quickstart-digits --format archive --out ./shared/
+    """
+    from zoo_core.engine.export import export_archive, export_peft
+
+    path = export_peft(adapter, out) if fmt == "peft" else export_archive(adapter, out)
+    click.echo(f"exported {adapter} to {path}")
+
+
+@adapters.command("import")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="Store it under this name (default: the name it was exported with).")
+def adapters_import(archive, name):
+    """Import an adapter archive as a new version (file hashes are checked).
+
+    \b
+    Examples:
+      zoo adapters import quickstart-digits-v1.tar.gz
+      zoo adapters import colleague.tar.gz --name their-model
+    """
+    from zoo_core.engine.export import import_archive
+
+    ref = import_archive(archive, name=name)
+    click.echo(f"imported as {ref} ({ref.path})")
+
+
+@adapters.command("push")
+@click.argument("adapter")
+@click.option("--repo", "repo_id", required=True, help="Hub repo id, e.g. me/my-adapter.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+def adapters_push(adapter, repo_id, private):
+    """Upload an adapter to the Hugging Face Hub (PEFT format for LoRA adapters).
+
+    \b
+    Examples:
+      zoo adapters push reviews-lora --repo me/reviews-lora --private
+    """
+    from zoo_core.engine.export import push_to_hub
+
+    click.echo(f"pushed: {push_to_hub(adapter, repo_id, private=private)}")

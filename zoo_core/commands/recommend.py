@@ -1,0 +1,136 @@
+"""``zoo recommend``."""
+
+from __future__ import annotations
+
+import click
+
+from zoo_core.commands._shared import (
+    _echo_err,
+    column_options,
+    column_values,
+    emit_json,
+    get_zoo,
+    json_option,
+    print_table,
+)
+
+
+@click.command()
+@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled data.")
+@click.option("--task", help="Task (default: image- or text-classification from the data).")
+@click.option("--candidates", help="Comma-separated model ids or aliases (default: every catalog model for the task).")
+@click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
+@click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
+@click.option(
+    "--budget-seconds",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Time for feature extraction over all candidates; the data is subsampled to fit (0 = all data). "
+    "The noise estimate gets at most a quarter of it on top.",
+)
+@click.option("--top", type=int, help="Show only the best K.")
+@click.option("--scorer", default="logme", show_default=True, help="Transferability score (zoo plugins list).")
+@click.option("--verify", type=int, default=0, help="Confirm the top K with a 5-fold linear-probe accuracy.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).",
+)
+@column_options
+@json_option
+def recommend(
+    data,
+    task,
+    candidates,
+    max_params,
+    offline,
+    budget_seconds,
+    top,
+    scorer,
+    verify,
+    seed,
+    resamples,
+    text_column,
+    label_column,
+    as_json,
+):
+    """Rank pre-trained models on your own data, before any fine-tuning.
+
+    Extracts features once per candidate and scores them with LogME (default), which predicts
+    fine-tuned accuracy far better than ImageNet accuracy does; suggests a method per model.
+    AHEAD is the share of half-samples of the data on which a model outscores the next one: below 90 %
+    their order is noise, and the output names the candidates tied with the best.
+
+    \b
+    Examples:
+      zoo recommend --data ./photos --offline
+      zoo recommend --task text-classification --data reviews.csv --candidates minilm-l6,bert-base --verify 2
+    """
+    from zoo_core.catalog import parse_params
+    from zoo_core.engine.recommend import recommend as run_recommend
+
+    data_options = column_values(text_column, label_column)
+    result = run_recommend(
+        data,
+        task=task,
+        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
+        max_params_m=parse_params(max_params) if max_params else None,
+        offline=offline or None,
+        budget_seconds=budget_seconds or None,
+        top=top,
+        scorer=scorer,
+        verify=verify,
+        seed=seed,
+        resamples=resamples,
+        zoo=get_zoo(),
+        log=(lambda m: None) if as_json else _echo_err,
+        data_options=data_options,
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    rows = []
+    for rank, c in enumerate(result.candidates, start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "model": c.alias,
+                "score": f"{c.score:.4f}" if c.score is not None else c.error,
+                "sd": f"{c.score_sd:.4f}" if c.score_sd is not None else "",
+                "ahead": f"{c.ahead_of_next:.0%}" if c.ahead_of_next is not None else "",
+                "params": f"{c.params_m:.1f}M" if c.params_m else "?",
+                "seconds": c.feature_seconds,
+                "verify": f"{c.verify_accuracy:.3f}" if c.verify_accuracy is not None else "",
+                "method": c.suggested_method,
+            }
+        )
+    print_table(
+        rows,
+        [
+            ("rank", "#"),
+            ("model", "MODEL"),
+            ("score", result.scorer.upper()),
+            ("sd", "SD"),
+            ("ahead", "AHEAD"),
+            ("params", "PARAMS"),
+            ("seconds", "FEATURE S"),
+            ("verify", "PROBE ACC"),
+            ("method", "SUGGESTED"),
+        ],
+    )
+    if result.candidates and result.candidates[0].score is not None:
+        best = result.candidates[0]
+        click.echo(f"\nbest: {best.model} -> {best.suggested_method}: {best.reason}")
+        if result.tied_with_best:
+            aliases = {c.model: c.alias for c in result.candidates}
+            click.echo(
+                f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}; "
+                "any of them is as good a start"
+            )
+        click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")

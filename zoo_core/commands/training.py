@@ -1,0 +1,283 @@
+"""``zoo finetune``, ``zoo evaluate``, ``zoo predict`` and ``zoo quickstart``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from zoo_core.commands._shared import _echo_err, column_options, column_values, emit_json, get_zoo, json_option
+from zoo_core.errors import ZooError
+
+
+def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``key=value`` pairs as strings; the method's options class converts and checks each one."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ZooError(f"{what} must look like key=value, got '{pair}'")
+        options[key.replace("-", "_")] = value
+    return options
+
+
+@click.command()
+@click.option("--model", "-m", "model_id", required=True, help="Catalog id or alias (zoo models list).")
+@click.option(
+    "--data",
+    "-d",
+    required=True,
+    type=click.Path(exists=True),
+    help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file.",
+)
+@click.option("--val", type=click.Path(exists=True), help="Validation data (default: a stratified 20% of --data).")
+@click.option("--test", type=click.Path(exists=True), help="Test data, for an unbiased final evaluation.")
+@click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
+@click.option("--epochs", type=int, help="Epochs (default: the method's).")
+@click.option("--lr", type=float, help="Learning rate (default: the method's).")
+@click.option("--batch-size", type=int, help="Batch size (default: the method's).")
+@click.option("--weight-decay", type=float, help="AdamW weight decay.")
+@click.option("--schedule", type=click.Choice(["cosine", "linear", "step", "constant"]), help="LR schedule.")
+@click.option("--warmup", type=float, help="Fraction of steps for linear warm-up.")
+@click.option("--patience", type=int, help="Early stopping: epochs without improvement on validation (0: off).")
+@click.option("--grad-accum", type=int, help="Gradient accumulation steps.")
+@click.option("--label-smoothing", type=float, help="Label smoothing for the cross-entropy loss.")
+@click.option("--class-weights", is_flag=True, default=None, help="Weight the loss by inverse class frequency.")
+@click.option("--head", default="linear", show_default=True, help="Head: linear or mlp.")
+@click.option("--dropout", type=float, default=0.1, show_default=True, help="Dropout before the head.")
+@click.option("--shots", type=int, help="Use only K labelled examples per class (seeded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits, sampling and initialisation.")
+@click.option("--name", help="Adapter name in the store (default: MODEL-METHOD); a new run makes a new version.")
+@column_options
+@click.option("--random-weights", is_flag=True, help="Use the architecture with random weights (a baseline).")
+@click.option(
+    "--option",
+    "-o",
+    "method_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method option, e.g. -o r=16 -o target_modules=query,value -o gradual_unfreeze=true.",
+)
+@click.option("--variant", help="Method variant, e.g. houlsby or pfeiffer for --method bottleneck.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Repeat over N seeds (SEED, SEED+1, ...) and report mean and standard deviation; "
+    "with --shots each seed draws other examples. Repeats store no adapters.",
+)
+@click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
+@json_option
+def finetune(
+    model_id,
+    data,
+    val,
+    test,
+    method,
+    epochs,
+    lr,
+    batch_size,
+    weight_decay,
+    schedule,
+    warmup,
+    patience,
+    grad_accum,
+    label_smoothing,
+    class_weights,
+    head,
+    dropout,
+    shots,
+    seed,
+    name,
+    text_column,
+    label_column,
+    random_weights,
+    method_opts,
+    variant,
+    repeat,
+    no_save,
+    as_json,
+):
+    """Adapt a pre-trained model to your labelled data, evaluate it, store the adapter.
+
+    \b
+    Examples:
+      zoo finetune --model efficientnet-lite0 --data ./photos
+      zoo finetune -m minilm-l6 -d reviews.csv --method lora --epochs 3
+      zoo finetune -m resnet50 -d ./photos --method full -o gradual_unfreeze=true --test ./photos_test
+      zoo finetune -m minilm-l6 -d reviews.csv --method bottleneck --variant pfeiffer -o reduction=8
+      zoo finetune -m minilm-l6 -d reviews.csv --method protonet --shots 8 --repeat 10
+    """
+    from zoo_core.engine.pipeline import finetune as run_finetune
+
+    method_options = _parse_options(method_opts, "--option")
+    if variant:
+        method_options["variant"] = variant
+
+    data_options = column_values(text_column, label_column)
+    log = (lambda message: None) if as_json else _echo_err
+
+    settings = {
+        "method": method,
+        "val": val,
+        "test": test,
+        "name": name,
+        "head": head,
+        "head_options": {"dropout": dropout},
+        "method_options": dict(method_options),
+        "pretrained": not random_weights,
+        "shots": shots,
+        "data_options": data_options,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "warmup": warmup,
+        "patience": patience,
+        "grad_accum": grad_accum,
+        "label_smoothing": label_smoothing,
+        "class_weights": class_weights,
+        "progress": not as_json,
+    }
+    if repeat > 1:
+        from zoo_core.engine.pipeline import finetune_repeated
+
+        repeated = finetune_repeated(model_id, data, repeat, seed=seed, zoo=get_zoo(), log=log, **settings)
+        if repeated.runs[0].is_main_process:
+            _report_repeats(repeated.summary(), as_json)
+        return
+    result = run_finetune(model_id, data, seed=seed, save=not no_save, zoo=get_zoo(), log=log, **settings)
+    if not result.is_main_process:
+        return  # under torchrun / accelerate launch only the main process reports
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    from zoo_core.metrics import format_report
+
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(format_report(result.metrics))
+    click.echo(
+        f"{result.eval_split} accuracy {result.metrics['accuracy']:.4f}, macro-F1 {result.metrics['macro_f1']:.4f} "
+        f"(best epoch {result.best_epoch}, {result.train_seconds:.1f}s training)"
+    )
+    if result.adapter:
+        click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
+    if result.run_dir:
+        click.echo(f"run folder: {result.run_dir}")
+
+
+def _report_repeats(summary: dict[str, Any], as_json: bool) -> None:
+    """Mean and sample standard deviation over seeded repeats (how few-shot results are reported)."""
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(
+        f"{summary['repeats']} seeded repeats (seeds {summary['seeds'][0]}..{summary['seeds'][-1]}), "
+        f"{summary['eval_split']}: accuracy {summary['accuracy_mean']:.4f} +/- {summary['accuracy_std']:.4f}, "
+        f"macro-F1 {summary['macro_f1_mean']:.4f} +/- {summary['macro_f1_std']:.4f} (mean +/- sd)"
+    )
+
+
+@click.command()
+@click.argument("adapter")
+@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Labelled data to evaluate on.")
+@column_options
+@click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
+@json_option
+def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_json):
+    """Evaluate a stored adapter (NAME or NAME@VERSION) on labelled data.
+
+    \b
+    Examples:
+      zoo evaluate flowers-lite0 --data ./photos_test
+      zoo evaluate reviews@2 --data test.csv --json
+    """
+    from zoo_core.engine.pipeline import evaluate as run_evaluate
+    from zoo_core.metrics import format_report
+
+    data_options = column_values(text_column, label_column)
+    metrics = run_evaluate(
+        adapter, data, zoo=get_zoo(), allow_base_mismatch=allow_base_mismatch, data_options=data_options
+    )
+    if as_json:
+        emit_json(metrics)
+        return
+    click.echo(format_report(metrics))
+
+
+@click.command()
+@click.argument("adapter")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--top-k", type=int, default=1, show_default=True, help="How many labels to show per input.")
+@click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
+@click.option(
+    "--support",
+    type=click.Path(exists=True),
+    help="Labelled examples (class folders or a text file) "
+    "to classify against instead of the adapter's own (protonet adapters; new classes allowed).",
+)
+@json_option
+def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
+    """Predict labels with a stored adapter. INPUTS are image files, or texts for text models.
+
+    \b
+    Examples:
+      zoo predict flowers-lite0 rose1.jpg tulip2.jpg
+      zoo predict reviews "Great food, friendly staff" --top-k 2 --json
+      zoo predict flowers-protonet new.jpg --support my_labelled_folder/
+    """
+    from zoo_core.engine.pipeline import predict as run_predict
+
+    results = run_predict(
+        adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch, support=support
+    )
+    if as_json:
+        emit_json(results)
+        return
+    for row in results:
+        extra = "  ".join(f"{t['label']} {t['score']:.3f}" for t in row["top"][1:])
+        click.echo(f"{row['label']}\t{row['score']:.3f}\t{row['input']}" + (f"\t({extra})" if extra else ""))
+
+
+@click.command()
+@click.option("--shots", type=int, default=10, show_default=True, help="Labelled examples per class.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def quickstart(shots, seed, as_json):
+    """Run the whole journey offline on an embedded default (a minute or two on 2 CPU cores).
+
+    EfficientNet-Lite0 with bundled ImageNet weights learns handwritten digits from SHOTS images per
+    class (full fine-tuning at 96 px), is evaluated on held-out digits, saved as the adapter 'quickstart-digits',
+    and compared with the same architecture with random weights.
+
+    \b
+    Examples:
+      zoo quickstart
+      zoo quickstart --shots 5 --json
+    """
+    from zoo_core.quickstart import ADAPTER, run
+
+    result = run(shots=shots, seed=seed, log=(lambda m: None) if as_json else click.echo, zoo=get_zoo())
+    if as_json:
+        emit_json(result)
+        return
+    pre, rnd = result["pretrained"], result["random"]
+    click.echo("")
+    click.echo(
+        f"Accuracy reached: {pre['accuracy']:.1%} with pre-trained weights vs {rnd['accuracy']:.1%} with "
+        f"random weights ({pre['accuracy'] - rnd['accuracy']:+.1%} from transfer), "
+        f"on {pre['metrics']['num_samples']} held-out digits."
+    )
+    click.echo(f"Adapter saved as {pre['adapter']} ({pre['adapter_path']}); run folder {pre['run_dir']}.")
+    click.echo("")
+    click.echo("Go further:")
+    click.echo(f"  zoo predict {ADAPTER} {result['example']}")
+    click.echo(f"  zoo evaluate {ADAPTER} --data {result['test_dir']}")
+    click.echo(
+        f"  zoo finetune --model efficientnet-lite0 --data {result['train_dir']} --method lora --test "
+        f"{result['test_dir']}"
+    )
+    click.echo("  zoo models list --task image-classification --offline")
