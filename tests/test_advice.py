@@ -4,17 +4,56 @@ import json
 import re
 from pathlib import Path
 
-from zoo_core.advice import EVIDENCE, advise
+from zoo_core.advice import CITATIONS, EVIDENCE, advise
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_cited_numbers_are_the_measured_ones():
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text()
-    for lines in EVIDENCE.values():
-        for line in lines:
-            for number in re.findall(r"0\.\d{4}", line):
-                assert number in benchmarks, f"advice cites {number}, which BENCHMARKS.md does not contain"
+def _sections(text: str) -> dict[str, list[str]]:
+    """BENCHMARKS.md's table rows under each heading (sub-headings start sections of their own)."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            current = line.lstrip("#").strip()
+            sections[current] = []
+        elif line.startswith("|"):
+            sections.setdefault(current, []).append(line)
+    return sections
+
+
+def _row_holds(rows: list[str], words: str, number: str) -> bool:
+    """A row that holds every one of ``words`` and a cell whose value (a mean before ``±``) is ``number``."""
+    for row in rows:
+        cells = [cell.replace("*", "").strip() for cell in row.split("|")]
+        values = {cell.split()[0] for cell in cells if cell}
+        if all(w.lower() in row.lower() for w in words.split()) and number in values:
+            return True
+    return False
+
+
+def test_each_cited_number_is_in_the_row_it_names():
+    sections = _sections((ROOT / "BENCHMARKS.md").read_text())
+    for citations in CITATIONS.values():
+        for citation in citations:
+            cited = set(re.findall(r"0\.\d{4}", citation.text))
+            assert cited == {number for _, number in citation.rows}, f"{citation.text!r}: rows do not cover it"
+            matches = [name for name in sections if name.startswith(citation.section)]
+            assert len(matches) == 1, f"no single BENCHMARKS.md section starts with {citation.section!r}"
+            for words, number in citation.rows:
+                assert _row_holds(sections[matches[0]], words, number), (
+                    f"{citation.section!r} has no row with {words!r} whose value is {number}"
+                )
+
+
+def test_a_number_in_another_row_or_section_does_not_count():
+    sections = _sections(
+        "## Data\n| yelp | lora | 0.8850 ± 0.01 |\n| yelp | full | 0.9150 |\n## Other\n| yelp | full | 0.8850 |\n"
+    )
+    assert _row_holds(sections["Data"], "yelp lora", "0.8850")
+    assert not _row_holds(sections["Data"], "yelp full", "0.8850")  # the number stands in another row
+    assert not _row_holds(sections["Data"], "trec lora", "0.8850")  # the row names other data
+    assert _row_holds(sections["Other"], "yelp full", "0.8850") and not _row_holds(sections["Other"], "lora", "0.8850")
 
 
 def test_advice_by_examples_per_class():

@@ -6,23 +6,82 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Measured here (BENCHMARKS.md); tests/test_advice.py checks each number is still written there.
-EVIDENCE = {
+if TYPE_CHECKING:  # pragma: no cover
+    from zoo_core.plugins import Zoo
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One line of evidence: its text, and the BENCHMARKS.md section and table rows it quotes.
+
+    ``rows`` pairs each number in ``text`` with the words its table row holds (method, data set);
+    ``tests/test_advice.py`` checks that under ``section`` a row with those words holds that number.
+    """
+
+    text: str
+    section: str
+    rows: tuple[tuple[str, str], ...]  # (words the row holds, the number cited)
+
+
+# Measured here (BENCHMARKS.md); tests/test_advice.py checks each number against the row it names.
+CITATIONS = {
     "image": [
-        "flowers, EfficientNet-Lite0, ~550 examples/class: linear_probe 0.7529, lora 0.7703 test accuracy",
-        "flowers: the same architecture with random weights reached 0.4524 (linear probe): pre-training is the gain",
-        "5-shot flowers, 10 draws: protonet 0.4806, fomaml 0.4881, linear_probe 0.4450 (protonet and "
-        "fomaml within noise)",
+        Citation(
+            "flowers, EfficientNet-Lite0, ~550 examples/class: linear_probe 0.7529, lora 0.7703 test accuracy",
+            "Transfer on flowers",
+            (("linear_probe", "0.7529"), ("lora", "0.7703")),
+        ),
+        Citation(
+            "flowers: the same architecture with random weights reached 0.4524 (linear probe): "
+            "pre-training is the gain",
+            "Transfer on flowers",
+            (("linear_probe random", "0.4524"),),
+        ),
+        Citation(
+            "5-shot flowers, 10 draws: protonet 0.4806, fomaml 0.4881, linear_probe 0.4450 (protonet and "
+            "fomaml within noise)",
+            "Few-shot images: 5-shot flowers",
+            (("protonet", "0.4806"), ("fomaml", "0.4881"), ("linear_probe", "0.4450")),
+        ),
     ],
     "text": [
-        "yelp, MiniLM-L6, 400 examples/class: linear_probe 0.8750, lora 0.8850, full 0.9150 test accuracy",
-        "TREC coarse, MiniLM-L6, ~900 examples/class: linear_probe 0.8980, lora 0.9660, full 0.9620",
-        "8-shot yelp, 10 draws: contrastive 0.7885 vs the setfit package 0.7595, protonet 0.7315, linear_probe 0.7310",
-        "8-shot TREC, 10 draws: contrastive 0.8242 vs the setfit package 0.7722, linear_probe 0.5938, protonet 0.5492",
+        Citation(
+            "yelp, MiniLM-L6, 400 examples/class: linear_probe 0.8750, lora 0.8850, full 0.9150 test accuracy",
+            "Transfer on text",
+            (("yelp linear_probe", "0.8750"), ("yelp lora", "0.8850"), ("yelp full", "0.9150")),
+        ),
+        Citation(
+            "TREC coarse, MiniLM-L6, ~900 examples/class: linear_probe 0.8980, lora 0.9660, full 0.9620",
+            "Transfer on text",
+            (("trec linear_probe", "0.8980"), ("trec lora", "0.9660"), ("trec full", "0.9620")),
+        ),
+        Citation(
+            "8-shot yelp, 10 draws: contrastive 0.7885 vs the setfit package 0.7595, protonet 0.7315, "
+            "linear_probe 0.7310",
+            "Few-shot text vs the setfit package",
+            (
+                ("yelp contrastive", "0.7885"),
+                ("yelp setfit", "0.7595"),
+                ("yelp protonet", "0.7315"),
+                ("yelp linear_probe", "0.7310"),
+            ),
+        ),
+        Citation(
+            "8-shot TREC, 10 draws: contrastive 0.8242 vs the setfit package 0.7722, linear_probe 0.5938, "
+            "protonet 0.5492",
+            "Few-shot text vs the setfit package",
+            (
+                ("trec contrastive", "0.8242"),
+                ("trec setfit", "0.7722"),
+                ("trec linear_probe", "0.5938"),
+                ("trec protonet", "0.5492"),
+            ),
+        ),
     ],
 }
+EVIDENCE = {modality: [c.text for c in citations] for modality, citations in CITATIONS.items()}
 
 
 @dataclass
@@ -78,7 +137,7 @@ def advise(per_class: float, params_m: float | None, modality: str) -> Advice:
     return Advice(method, reason, _ALTERNATIVES[method], EVIDENCE.get(modality, []))
 
 
-def smallest_offline_model(zoo: Any, modality: str) -> Any:
+def smallest_offline_model(zoo: Zoo, modality: str) -> Any:
     """The catalog's smallest model of ``modality`` whose weights are already on this machine (the
     cheapest safe start when the user names none), or None."""
     from zoo_core.weights import is_available
@@ -86,10 +145,10 @@ def smallest_offline_model(zoo: Any, modality: str) -> Any:
     candidates = [
         e for e in zoo.catalog.models if e.modality == modality and e.params_m and is_available(e, zoo.weight_sources)
     ]
-    return min(candidates, key=lambda e: e.params_m) if candidates else None
+    return min(candidates, key=lambda e: e.params_m or 0.0) if candidates else None
 
 
-def advise_for_data(zoo: Any, data: str | Path, model_id: str | None = None, **data_options: Any) -> dict[str, Any]:
+def advise_for_data(zoo: Zoo, data: str | Path, model_id: str | None = None, **data_options: Any) -> dict[str, Any]:
     """Read the training part of ``data`` (labels only, images not decoded), count examples per
     class, and advise a method for ``model_id`` (default: :func:`smallest_offline_model`)."""
     from zoo_core.data import load_labelled, split_folders
