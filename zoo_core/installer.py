@@ -29,7 +29,7 @@ def plugin_distributions() -> dict[str, metadata.Distribution]:
     importlib.invalidate_caches()
     found: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if not name or _normalise(name) == CORE_DISTRIBUTION:
             continue
         if any(ep.group == PROJECT_NAME for ep in dist.entry_points):
@@ -86,7 +86,7 @@ def uninstall(names: list[str], assume_yes: bool = True) -> int:
         raise ZooError("nothing to uninstall: give plugin distribution names (zoo plugins list shows them)")
     if any(_normalise(n) == CORE_DISTRIBUTION for n in names):
         raise ZooError("refusing to uninstall transfer-zoo itself with zoo; run: python -m pip uninstall transfer-zoo")
-    installed = {_normalise(d.metadata.get("Name") or "") for d in metadata.distributions()}
+    installed = {_normalise(d.metadata["Name"] or "") for d in metadata.distributions()}
     for name in names:
         if _normalise(name) not in installed:
             from zoo_core.errors import did_you_mean

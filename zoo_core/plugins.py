@@ -23,12 +23,16 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
 
 from zoo_core import hookspecs
 from zoo_core.errors import NotFoundError, PluginError
+
+if TYPE_CHECKING:  # pragma: no cover - the catalog and specs are imported where they are used
+    from zoo_core.catalog import Catalog
+    from zoo_core.specs import BackboneSpec, HeadSpec, MethodSpec, ScorerSpec, TaskSpec, WeightsSourceSpec
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 
@@ -256,27 +260,27 @@ class Zoo:
         return self._cache[hook_name]
 
     @property
-    def backbones(self) -> dict[str, Any]:
+    def backbones(self) -> dict[str, BackboneSpec]:
         return self._specs("register_backbones")
 
     @property
-    def heads(self) -> dict[str, Any]:
+    def heads(self) -> dict[str, HeadSpec]:
         return self._specs("register_heads")
 
     @property
-    def methods(self) -> dict[str, Any]:
+    def methods(self) -> dict[str, MethodSpec]:
         return self._specs("register_methods")
 
     @property
-    def weight_sources(self) -> dict[str, Any]:
+    def weight_sources(self) -> dict[str, WeightsSourceSpec]:
         return self._specs("register_weight_sources")
 
     @property
-    def scorers(self) -> dict[str, Any]:
+    def scorers(self) -> dict[str, ScorerSpec]:
         return self._specs("register_scorers")
 
     @property
-    def catalog(self):  # -> zoo_core.catalog.Catalog
+    def catalog(self) -> Catalog:
         if "catalog" not in self._cache:
             from zoo_core.catalog import load_catalog
 
@@ -294,7 +298,7 @@ class Zoo:
         return files
 
     @property
-    def tasks(self) -> dict[str, Any]:
+    def tasks(self) -> dict[str, TaskSpec]:
         """Tasks registered by plugins plus those declared in catalog files."""
         if "tasks" not in self._cache:
             from zoo_core.specs import TaskSpec

@@ -35,7 +35,9 @@ def write_digits(folder: Path, *, test_per_class: int = 30, seed: int = 0) -> tu
             target.mkdir(parents=True, exist_ok=True)
             for i in chosen:
                 pixels = (255 - digits.images[i] * (255 / 16)).astype("uint8")  # dark ink on white paper
-                Image.fromarray(pixels).resize((32, 32), Image.NEAREST).convert("RGB").save(target / f"{i}.png")
+                Image.fromarray(pixels).resize((32, 32), Image.Resampling.NEAREST).convert("RGB").save(
+                    target / f"{i}.png"
+                )
     return train_dir, test_dir
 
 

@@ -8,6 +8,7 @@ and two processes saving at once get distinct versions.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -132,7 +133,7 @@ class AdapterStore:
             )
         return AdapterRef(name, version, self.root / name / f"v{version}")
 
-    def list(self) -> list[AdapterRef]:
+    def list(self) -> builtins.list[AdapterRef]:
         return [AdapterRef(name, v, self.root / name / f"v{v}") for name in self.names() for v in self.versions(name)]
 
     def save(self, name: str, write: Callable[[Path], dict[str, Any]]) -> AdapterRef:
@@ -173,7 +174,7 @@ class AdapterStore:
             except (ValueError, IndexError, PermissionError):
                 continue
 
-    def remove(self, ref: str) -> list[AdapterRef]:
+    def remove(self, ref: str) -> builtins.list[AdapterRef]:
         """Delete one version (``name@N``) or every version of ``name``."""
         name, version = parse_ref(ref)
         targets = (

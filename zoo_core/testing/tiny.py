@@ -29,7 +29,7 @@ def _tiny_timm(folder: Path) -> Path:
 
 def _tiny_bert(folder: Path) -> Path:
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]  # lazy export
 
     torch.manual_seed(0)
     out = folder / "tiny_bert"
