@@ -93,8 +93,8 @@ def main() -> None:
     from zoo_core.specs import load_object
     from zoo_core.transferability import weighted_kendall_tau
     from zoo_core.weights import is_available
-    from zoo_methods._impl import LinearProbe
-    from zoo_methods._lbfgs import fit_logistic_head
+    from zoo_methods._logistic import fit_logistic_head
+    from zoo_methods._probe import LinearProbe
 
     torch.set_num_threads(2)
     zoo = Zoo()

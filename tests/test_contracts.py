@@ -69,21 +69,21 @@ def test_bottleneck_variants_place_adapters(tiny_zoo, variant, per_layer):
 def test_contract_catches_an_adapter_that_is_not_the_identity_at_start(tiny_zoo, monkeypatch):
     import torch
 
-    from zoo_methods import _partial
+    from zoo_methods import _bottleneck
 
-    original = _partial.Bottleneck.__init__
+    original = _bottleneck.Bottleneck.__init__
 
     def noisy_init(self, *args, **kwargs):
         original(self, *args, **kwargs)
         torch.nn.init.normal_(self.up.weight)
 
-    monkeypatch.setattr(_partial.Bottleneck, "__init__", noisy_init)
+    monkeypatch.setattr(_bottleneck.Bottleneck, "__init__", noisy_init)
     with pytest.raises(AssertionError, match="rule: a zero-initialised adapter leaves the initial output equal"):
         check_method(tiny_zoo, "bottleneck", TINY_TEXT)
 
 
 def test_contract_catches_bitfit_training_weights(tiny_zoo, monkeypatch):
-    from zoo_methods._partial import BitFit
+    from zoo_methods._selective import BitFit
 
     original = BitFit.prepare
 

@@ -76,8 +76,14 @@ def register_methods(register: Callable[[MethodSpec], None]) -> None:
 
     :param register: call ``register(MethodSpec(...))`` once per method.
 
-    The spec's ``factory`` import string must resolve to a callable returning an object that
-    satisfies :class:`zoo_core.interfaces.AdaptationMethod`; ``zoo_core.testing`` checks it.
+    The spec's ``factory`` import string must resolve to a callable (usually the class) returning
+    an instance of a :class:`zoo_core.engine.method.AdaptationMethod` subclass: that base class is
+    the whole method contract, every hook declared with its default. The spec's ``options`` names
+    the class's ``Options`` dataclass (torch-free), and its ``defaults`` hold training settings
+    only. The method contract of ``zoo_core.testing`` (``zoo_core.testing.contracts.check_method``,
+    what ``zoo plugins check`` runs) checks the declarations (subclass, documented options that
+    round-trip through ``describe()``) and the behaviour (a step changes only what the method
+    trains, frozen base weights stay frozen, the adapter state round-trips exactly).
     """
 
 

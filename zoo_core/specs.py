@@ -30,8 +30,15 @@ def load_object(import_string: str) -> Any:
 class BackboneSpec:
     """A model family: it builds a backbone for every catalog entry whose ``family`` is ``name``.
 
-    ``factory(entry, weights_path, **options)`` returns an object satisfying
-    :class:`zoo_core.interfaces.Backbone`. ``weights_path`` is ``None`` for random initialisation.
+    ``factory(entry, weights, *, pretrained=True, **options)`` returns a
+    :class:`zoo_core.engine.backbone.Backbone` (the base class is the contract; the contract suite,
+    ``zoo_core.testing.contracts.check_backbone``, checks it). ``entry`` is the catalog entry.
+    ``weights`` is the :class:`zoo_core.weights.ResolvedWeights` zoo found and sha256-checked
+    (``.path``, ``.file``, ``.sha256``, ``.format``); it is ``None`` only when none resolved, which
+    is an error unless ``pretrained`` is False. With ``pretrained=False`` the factory builds random
+    weights, but may still read files beside the weights (a text model's config and tokenizer).
+    zoo sets the backbone's ``weights_sha256`` afterwards. ``options`` are the family's own keyword
+    arguments (``build_backbone(..., **options)``).
     """
 
     name: str
@@ -55,9 +62,13 @@ class HeadSpec:
 class MethodSpec:
     """An adaptation method (linear probe, LoRA, ...).
 
-    ``factory(**config)`` returns an object satisfying :class:`zoo_core.interfaces.AdaptationMethod`.
-    ``modalities`` lists the backbone modalities it supports; ``unsupported_reason`` says why any
-    other one is not. ``defaults`` are the training settings that suit the method (lr, epochs...).
+    ``factory(**options)`` returns a :class:`zoo_core.engine.method.AdaptationMethod`.
+    ``options`` is the method's options dataclass (fields made with :func:`zoo_core.options.option`;
+    defined in a torch-free module), through which ``-o key=value`` is converted and checked.
+    ``defaults`` holds the training settings that suit the method (``lr``, ``epochs``... : fields
+    of :class:`zoo_core.options.TrainConfig`); after construction it also holds every option's
+    default, so ``zoo methods list --json`` shows both. ``modalities`` lists the backbone
+    modalities it supports; ``unsupported_reason`` says why any other one is not.
     """
 
     name: str
@@ -68,6 +79,34 @@ class MethodSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     unsupported_reason: str = ""
     plugin: str = ""
+    options: type | None = None
+
+    def __post_init__(self) -> None:
+        from zoo_core.options import TRAIN_SETTINGS, option_defaults
+
+        if self.options is not None:
+            # An option's own default is what the merge below put there (dataclasses.replace, as
+            # the plugin host does when it records the plugin, builds the spec again): allowed.
+            merged = option_defaults(self.options)
+            stray = sorted(
+                k
+                for k in self.defaults
+                if k not in TRAIN_SETTINGS and (k not in merged or self.defaults[k] != merged[k])
+            )
+            if stray:
+                raise ValueError(
+                    f"method '{self.name}': defaults {stray} are neither training settings nor fields of "
+                    f"{self.options.__name__}; declare them as options"
+                )
+            # frozen dataclass: derive the merged defaults once, at registration
+            object.__setattr__(self, "defaults", {**self.defaults, **option_defaults(self.options)})
+
+    @property
+    def train_defaults(self) -> dict[str, Any]:
+        """The training settings (TrainConfig fields) this method brings."""
+        from zoo_core.options import TRAIN_SETTINGS
+
+        return {k: v for k, v in self.defaults.items() if k in TRAIN_SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -100,7 +139,15 @@ class WeightsSourceSpec:
 
 @dataclass(frozen=True)
 class ScorerSpec:
-    """A transferability scorer (LogME, H-score...). ``factory()`` -> object with ``score(features, labels)``."""
+    """A transferability scorer (LogME, H-score...) for ``zoo recommend``.
+
+    ``factory()`` returns an object following :class:`zoo_core.transferability.Scorer`:
+    ``score(features, labels, source_probs=None) -> float``, higher meaning a better expected
+    transfer. recommend always passes ``source_probs`` by keyword: the pre-trained classifier's
+    softmax outputs ``[N, source classes]`` when ``needs_source_head`` is True (candidates without
+    a source head in the catalog are then skipped), else ``None``. ``features`` is ``[N, D]`` and
+    ``labels`` ``[N]`` class ids, both numpy arrays.
+    """
 
     name: str
     factory: str

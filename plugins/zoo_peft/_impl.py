@@ -13,6 +13,7 @@ from typing import Any
 
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
+from zoo_peft.options import AdaLoraOptions, IA3Options, LoraOptions, LowRankOptions, PeftOptions, VeraOptions
 
 
 def _targets(value: Any, model: TransferModel) -> list[str]:
@@ -25,10 +26,12 @@ def _targets(value: Any, model: TransferModel) -> list[str]:
 class PeftMethod(AdaptationMethod):
     """Base: inject the tuner built by :meth:`peft_config` into the frozen backbone, train it and the head.
 
-    Common options: ``target_modules`` (default: the family's choice,
-    ``Backbone.default_lora_targets``: attention projections, or 1x1 convs in convnets).
+    Common option: ``target_modules`` (default: the family's choice, ``Backbone.default_lora_targets``:
+    attention projections, or 1x1 convs in convnets); :meth:`prepare` records the layers it chose.
     """
 
+    Options = PeftOptions
+    options: PeftOptions
     trains = "adapter"
     preserves_base_output = True  # every tuner here starts as the identity (zero or unit init)
 
@@ -43,8 +46,8 @@ class PeftMethod(AdaptationMethod):
 
     def prepare(self, model: TransferModel) -> None:
         freeze(model.backbone)
-        targets = sorted(_targets(self.config.get("target_modules"), model))
-        self.config["target_modules"] = targets
+        targets = sorted(_targets(self.options.target_modules, model))
+        self.options.target_modules = targets
         before = {name for name, _ in model.backbone.model.named_parameters()}
         self.inject(self.peft_config(model, targets), model.backbone.model)
         for name, param in model.backbone.model.named_parameters():
@@ -55,18 +58,20 @@ class PeftMethod(AdaptationMethod):
 
 
 class LoRA(PeftMethod):
-    """Low-rank adapters (Hu et al., 2021). Options: ``r`` (8), ``alpha`` (16), ``dropout`` (0.1)."""
+    """Low-rank adapters (Hu et al., 2021). Options (:class:`LoraOptions`): ``r``, ``alpha``, ``dropout``."""
 
     name = "lora"
+    Options = LoraOptions
+    options: LoraOptions
     use_dora = False
 
     def peft_config(self, model, targets):
         from peft import LoraConfig
 
         return LoraConfig(
-            r=int(self.config.get("r", 8)),
-            lora_alpha=int(self.config.get("alpha", 16)),
-            lora_dropout=float(self.config.get("dropout", 0.1)),
+            r=self.options.r,
+            lora_alpha=self.options.alpha,
+            lora_dropout=self.options.dropout,
             target_modules=targets,
             bias="none",
             use_dora=self.use_dora,
@@ -87,52 +92,53 @@ class IA3(PeftMethod):
     """
 
     name = "ia3"
+    Options = IA3Options
+    options: IA3Options
 
     def peft_config(self, model, targets):
         from peft import IA3Config
 
-        ff = self.config.get("feedforward_modules") or []
-        if isinstance(ff, str):
-            ff = [t.strip() for t in ff.split(",") if t.strip()]
-        return IA3Config(target_modules=targets, feedforward_modules=list(ff))
+        return IA3Config(target_modules=targets, feedforward_modules=list(self.options.feedforward_modules or []))
 
 
 class LoHa(PeftMethod):
-    """Low-rank Hadamard product (Hyeon-Woo et al., FedPara). Options: ``r`` (8), ``alpha`` (16)."""
+    """Low-rank Hadamard product (Hyeon-Woo et al., FedPara). Options (:class:`LowRankOptions`): ``r``, ``alpha``."""
 
     name = "loha"
+    Options = LowRankOptions
+    options: LowRankOptions
 
     def peft_config(self, model, targets):
         from peft import LoHaConfig
 
-        return LoHaConfig(
-            r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)), target_modules=targets
-        )
+        return LoHaConfig(r=self.options.r, alpha=self.options.alpha, target_modules=targets)
 
 
 class LoKr(PeftMethod):
-    """Low-rank Kronecker product (Yeh et al., LyCORIS). Options: ``r`` (8), ``alpha`` (16)."""
+    """Low-rank Kronecker product (Yeh et al., LyCORIS). Options (:class:`LowRankOptions`): ``r``, ``alpha``."""
 
     name = "lokr"
+    Options = LowRankOptions
+    options: LowRankOptions
 
     def peft_config(self, model, targets):
         from peft import LoKrConfig
 
-        return LoKrConfig(
-            r=int(self.config.get("r", 8)), alpha=int(self.config.get("alpha", 16)), target_modules=targets
-        )
+        return LoKrConfig(r=self.options.r, alpha=self.options.alpha, target_modules=targets)
 
 
 class AdaLoRA(PeftMethod):
     """Adaptive LoRA (Zhang et al., ICLR 2023): SVD-shaped updates whose rank budget is moved during
-    training to the layers that matter, by sensitivity. Options: ``init_r`` (12), ``target_r`` (8),
-    ``alpha`` (16), ``dropout`` (0.1), ``orth_reg_weight`` (0.5), and the schedule as fractions of
-    the planned steps: ``tinit`` (0.1, warm-up before pruning), ``tfinal`` (0.2, final fine-tuning
-    at the allocated ranks). The tuner is kept: its rank allocator runs after every step and its
-    orthogonality penalty is added to the loss.
+    training to the layers that matter, by sensitivity. Options (:class:`AdaLoraOptions`): ``init_r``,
+    ``target_r``, ``alpha``, ``dropout``, ``orth_reg_weight``, and the schedule as fractions of the
+    planned steps: ``tinit`` (warm-up before pruning), ``tfinal`` (final fine-tuning at the allocated
+    ranks). The tuner is kept: its rank allocator runs after every step and its orthogonality
+    penalty is added to the loss.
     """
 
     name = "adalora"
+    Options = AdaLoraOptions
+    options: AdaLoraOptions
     follows_planned_schedule = True  # the rank budget holds only after the last planned step
 
     def peft_config(self, model, targets):
@@ -140,12 +146,12 @@ class AdaLoRA(PeftMethod):
 
         # total_step is only known when training starts (on_train_start); peft needs a value now.
         return AdaLoraConfig(
-            init_r=int(self.config.get("init_r", 12)),
-            target_r=int(self.config.get("target_r", 8)),
-            lora_alpha=int(self.config.get("alpha", 16)),
-            lora_dropout=float(self.config.get("dropout", 0.1)),
+            init_r=self.options.init_r,
+            target_r=self.options.target_r,
+            lora_alpha=self.options.alpha,
+            lora_dropout=self.options.dropout,
             target_modules=targets,
-            orth_reg_weight=float(self.config.get("orth_reg_weight", 0.5)),
+            orth_reg_weight=self.options.orth_reg_weight,
             total_step=1000,
         )
 
@@ -158,9 +164,9 @@ class AdaLoRA(PeftMethod):
         config = self._tuner.peft_config["default"]
         total = max(3, int(total_steps))
         config.total_step = total
-        config.tinit = int(float(self.config.get("tinit", 0.1)) * total)
+        config.tinit = int(self.options.tinit * total)
         # At least one step after the final allocation, which happens at step total - tfinal.
-        config.tfinal = max(1, int(float(self.config.get("tfinal", 0.2)) * total))
+        config.tfinal = max(1, int(self.options.tfinal * total))
         if config.tinit >= total - config.tfinal:  # too few steps for a schedule: allocate at once
             config.tinit, config.tfinal = 0, total - 1
         config.deltaT = max(1, (total - config.tinit - config.tfinal) // 10)
@@ -185,11 +191,13 @@ class AdaLoRA(PeftMethod):
 class VeRA(PeftMethod):
     """Vector-based random matrix adaptation (Kopiczko et al., ICLR 2024): one pair of frozen random
     projections shared by every adapted layer (regenerated from ``projection_seed``, not stored),
-    and per-layer trained scaling vectors: about ten times fewer parameters than LoRA. Options:
-    ``r`` (256), ``dropout`` (0.0), ``projection_seed`` (0). peft's VeRA adapts linear layers only.
+    and per-layer trained scaling vectors: about ten times fewer parameters than LoRA. Options
+    (:class:`VeraOptions`): ``r``, ``dropout``, ``projection_seed``. peft's VeRA adapts linear layers only.
     """
 
     name = "vera"
+    Options = VeraOptions
+    options: VeraOptions
 
     def peft_config(self, model, targets):
         from peft import VeraConfig
@@ -199,10 +207,10 @@ class VeRA(PeftMethod):
             # reloaded and its predictions compared (verify_reload): that is the guarantee asked for.
             warnings.filterwarnings("ignore", message="Specified to not save vera_A")
             return VeraConfig(
-                r=int(self.config.get("r", 256)),
+                r=self.options.r,
                 target_modules=targets,
-                vera_dropout=float(self.config.get("dropout", 0.0)),
-                projection_prng_key=int(self.config.get("projection_seed", 0)),
+                vera_dropout=self.options.dropout,
+                projection_prng_key=self.options.projection_seed,
                 save_projection=False,
             )
 

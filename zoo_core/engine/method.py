@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from zoo_core.engine.model import TransferModel
+from zoo_core.errors import ZooError
+from zoo_core.options import MethodOptions, TrainConfig, coerce_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zoo_core.engine.train import TrainResult
 
 _NO_DECAY_HINTS = ("bias", "norm", "bn", "ln_", "layernorm", "embeddings.position")
 
@@ -15,17 +23,39 @@ _NO_DECAY_HINTS = ("bias", "norm", "bn", "ln_", "layernorm", "embeddings.positio
 class AdaptationMethod:
     """How a pre-trained model is adapted: what is frozen, what is added, what is trained and saved.
 
-    Subclasses implement :meth:`prepare`. The trainer calls :meth:`set_train_mode` before each
-    epoch, :meth:`on_epoch_start` for schedules such as gradual unfreezing, and
-    :meth:`param_groups` to build the optimiser. :meth:`adapter_state` is what an adapter stores.
+    This class is the whole method contract: every hook the pipeline, the trainer and the contract
+    suite call is declared here with its default, so a subclass overrides only what it changes.
+    Subclasses implement :meth:`prepare` and declare their options as a dataclass in ``Options``
+    (the same class their ``MethodSpec(options=...)`` names). The trainer calls
+    :meth:`set_train_mode` before each epoch, :meth:`on_epoch_start` for schedules such as gradual
+    unfreezing, and :meth:`param_groups` to build the optimiser. :meth:`adapter_state` is what an
+    adapter stores.
     """
 
     name = "base"
-    trains = "adapter"  # "head", "adapter" or "all"
-    uses_feature_cache = False  # True: the trainer trains the head on cached backbone features
+    #: What a training step may change: ``"head"``, ``"adapter"`` or ``"all"``.
+    trains = "adapter"
+    #: True: the head trains on cached backbone features (the backbone never runs during training).
+    uses_feature_cache = False
+    #: The options dataclass (see :mod:`zoo_core.options`); ``self.options`` is an instance of it.
+    Options: type = MethodOptions
+    #: True when the adapted model starts out computing exactly what the base model did (identity or
+    #: zero initialisation); the contract suite checks it.
+    preserves_base_output = False
+    #: True when the result exists only at the end of the planned schedule (AdaLoRA's final rank
+    #: budget): the trainer then runs every planned epoch, without early stopping, and keeps the last.
+    follows_planned_schedule = False
+    #: True when :meth:`set_support` can replace the classes with a labelled support set at
+    #: prediction time (``zoo predict --support``).
+    accepts_support_set = False
 
-    def __init__(self, **config: Any) -> None:
-        self.config = dict(config)
+    def __init__(self, **options: Any) -> None:
+        self.options = coerce_options(self.Options, options, what=f"method '{self.name}'")
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The options as a read-only mapping (what an adapter records); change ``self.options``."""
+        return MappingProxyType(asdict(self.options))
 
     def backbone_features(self) -> str:
         """What the backbone should return for this method: ``"last"`` (pooled final features) or
@@ -50,11 +80,34 @@ class AdaptationMethod:
         """Return True when the set of trainable parameters changed (the optimiser is rebuilt)."""
         return False
 
-    # Optional, looked up by the pipeline (not defined here, so that their absence is visible):
-    #   fit_features(head, train_x, train_y, val_x, val_y, config) -> TrainResult | None
-    #       train the head on cached features yourself (uses_feature_cache = True).
-    #   fit_items(model, train_items, train_y, val_items, val_y, config, *, accelerator, log) -> TrainResult | None
-    #       a training loop of your own on raw items; result.best_state is loaded afterwards.
+    def fit_features(
+        self,
+        head: nn.Module,
+        train_x: torch.Tensor,
+        train_y: Sequence[int],
+        val_x: torch.Tensor | None,
+        val_y: Sequence[int] | None,
+        config: TrainConfig,
+    ) -> TrainResult | None:
+        """Train ``head`` on cached features yourself (closed form, L-BFGS, episodes...) and return
+        the result, or None to let the generic mini-batch loop train it (``uses_feature_cache``)."""
+        return None
+
+    def fit_items(
+        self,
+        model: TransferModel,
+        train_items: Sequence[Any],
+        train_y: Sequence[int],
+        val_items: Sequence[Any] | None,
+        val_y: Sequence[int] | None,
+        config: TrainConfig,
+        *,
+        accelerator: Any,
+        log: Callable[[str], None],
+    ) -> TrainResult | None:
+        """A training loop of your own on the raw items; return its result (``best_state`` is
+        loaded afterwards), or None to let the generic trainer run."""
+        return None
 
     def on_train_start(self, model: TransferModel, total_steps: int) -> None:
         """Called once before the first step with the number of optimiser steps planned (for
@@ -69,7 +122,8 @@ class AdaptationMethod:
 
     def param_groups(self, model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """AdamW groups: no weight decay on biases and norms."""
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, param in self.optimised_parameters(model):
             (no_decay if param.ndim <= 1 or any(h in name.lower() for h in _NO_DECAY_HINTS) else decay).append(param)
         groups = []
@@ -110,8 +164,21 @@ class AdaptationMethod:
         if missing:
             raise ValueError(f"adapter lacks tensors the method trains: {sorted(missing)[:5]}")
 
+    def tuned_base_parameters(self, model: TransferModel) -> set[str]:
+        """Names of base-model parameters the method trains in place (BitFit's biases, LN-tuning's
+        norms); the contract suite refuses a trainable base parameter not declared here."""
+        return set()
+
+    def set_support(
+        self, model: TransferModel, features: torch.Tensor, labels: Sequence[int], num_classes: int
+    ) -> None:
+        """Replace the classes with those of a labelled support set (its features and label ids);
+        only for methods with ``accepts_support_set`` (prototypes: ``protonet``)."""
+        raise ZooError(f"method '{self.name}' cannot take a support set")
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "config": dict(self.config)}
+        """What an adapter records of the method: its name and every option's value."""
+        return {"name": self.name, "config": asdict(self.options)}
 
 
 def freeze(module: nn.Module) -> None:

@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,36 +20,10 @@ from torch import nn
 
 from zoo_core.engine.backbone import batch_size_of
 from zoo_core.engine.method import AdaptationMethod
+from zoo_core.engine.model import TransferModel
 
-SCHEDULES = ("cosine", "linear", "step", "constant")
-
-
-@dataclass
-class TrainConfig:
-    """Training settings shared by every method (each method's spec supplies its own defaults)."""
-
-    epochs: int = 5
-    lr: float = 1e-3
-    batch_size: int = 32
-    weight_decay: float = 0.01
-    schedule: str = "cosine"
-    warmup: float = 0.0  # fraction of the optimiser steps spent warming up linearly
-    step_size: int = 1  # epochs between decays for the "step" schedule (gamma 0.1)
-    patience: int | None = 3  # early stopping: epochs without improvement of ``monitor``; 0 turns it off
-    monitor: str = "macro_f1"  # macro_f1, accuracy or loss
-    grad_accum: int = 1
-    label_smoothing: float = 0.0
-    class_weights: bool = False  # weight the loss by inverse class frequency
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
-    num_workers: int = 0
-    progress: bool = True
-    # Methods that pick hyper-parameters on validation may refit on train + validation, unless the
-    # validation split is also what the run reports (then refitting would score on training data).
-    refit_on_val: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# TrainConfig lives in the torch-free zoo_core.options (listings and validation read it); kept importable here.
+from zoo_core.options import SCHEDULES, TrainConfig
 
 
 @dataclass
@@ -156,7 +130,7 @@ class Trainer:
 
     def fit(
         self,
-        model: nn.Module,
+        model: TransferModel,
         method: AdaptationMethod,
         train_loader,
         val_loader=None,
@@ -195,7 +169,7 @@ class Trainer:
         steps_done = 0
         # A method whose result exists only at the end of its schedule (AdaLoRA's final rank budget)
         # runs every planned epoch and keeps the last one.
-        planned = bool(getattr(method, "follows_planned_schedule", False)) and whole_model
+        planned = method.follows_planned_schedule and whole_model
         started = time.perf_counter()
         show = config.progress and accelerator.is_local_main_process and sys.stderr.isatty()
         for epoch in range(config.epochs):

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 HEAVY_MODULES = ("torch", "timm", "transformers", "peft")
 
@@ -58,7 +59,7 @@ def _zoo_with(module_name: str, catalog_path: str):
 
 def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
     """Yield ``(check name, callable)`` for every contract that applies to ``module_name``."""
-    yield f"{module_name}: light top-level import", lambda: check_light_import(module_name)
+    yield f"{module_name}: light top-level import", partial(check_light_import, module_name)
     from zoo_core.testing.contracts import check_backbone, check_head, check_method, check_scorer
     from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT, build_tiny_catalog
 
@@ -70,13 +71,13 @@ def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
             continue
         for modality in spec.modalities:
             model = tiny_for[modality]
-            yield f"method '{spec.name}' on {model}", lambda s=spec, m=model: check_method(zoo, s.name, m)
+            yield f"method '{spec.name}' on {model}", partial(check_method, zoo, spec.name, model)
     for spec in zoo.heads.values():
         if spec.plugin == plugin_name:
-            yield f"head '{spec.name}'", lambda s=spec: check_head(zoo, s.name)
+            yield f"head '{spec.name}'", partial(check_head, zoo, spec.name)
     for spec in zoo.scorers.values():
         if spec.plugin == plugin_name:
-            yield f"scorer '{spec.name}'", lambda s=spec: check_scorer(zoo, s.name)
+            yield f"scorer '{spec.name}'", partial(check_scorer, zoo, spec.name)
     for spec in zoo.backbones.values():
         if spec.plugin != plugin_name:
             continue
@@ -91,7 +92,7 @@ def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
 
             yield f"backbone family '{spec.name}'", missing
         for model in models[:1]:
-            yield f"backbone family '{spec.name}' on {model}", lambda m=model: check_backbone(zoo, m)
+            yield f"backbone family '{spec.name}' on {model}", partial(check_backbone, zoo, model)
 
 
 def run_checks(module_name: str) -> list[CheckResult]:

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
+from zoo_core.engine.method import AdaptationMethod
 from zoo_core.engine.model import TransferModel, build_backbone, build_head
+from zoo_core.options import TRAIN_SETTINGS, coerce_options
 from zoo_core.specs import load_object
 
 
@@ -19,7 +22,7 @@ def sample_batch(backbone, n: int = 4, seed: int = 0) -> Any:
         from PIL import Image
 
         rng = np.random.RandomState(seed)
-        items = [Image.fromarray(rng.randint(0, 255, (40, 40, 3), dtype="uint8")) for _ in range(n)]
+        items: list[Any] = [Image.fromarray(rng.randint(0, 255, (40, 40, 3), dtype="uint8")) for _ in range(n)]
     else:
         items = ["the food was good", "the service was awful and slow", "great", "what is this place"][:n]
     return prep.collate([prep.load(item) for item in items])
@@ -60,23 +63,67 @@ def build_prepared(zoo, model: str, method: str, num_classes: int = 3, seed: int
     spec = zoo.get("methods", method)
     backbone = build_backbone(zoo, model, pretrained=True)
     net = TransferModel(backbone, build_head(zoo, "linear", backbone.num_features, num_classes))
-    config = {
-        k: v
-        for k, v in spec.defaults.items()
-        if k not in {"lr", "epochs", "weight_decay", "batch_size", "warmup", "patience"}
-    }
+    # What the pipeline passes: every default that is not a training setting, then the caller's options.
+    config = {k: v for k, v in spec.defaults.items() if k not in TRAIN_SETTINGS}
     config.update(options)
     adaptation = load_object(spec.factory)(**config)
     adaptation.prepare(net)
     return net, adaptation, spec
 
 
+def check_method_declarations(spec: Any, adaptation: Any) -> None:
+    """What a method declares: it is an AdaptationMethod subclass named as its spec; its ``Options``
+    is a dataclass whose every field has a help string, the one its spec names; its options are an
+    instance of it and round-trip through ``describe()`` (what an adapter records and reloads)."""
+    assert isinstance(adaptation, AdaptationMethod), (
+        f"rule: a method's factory returns an AdaptationMethod subclass (zoo_core.engine.method), "
+        f"got {type(adaptation).__name__}"
+    )
+    cls = type(adaptation)
+    assert adaptation.name == spec.name, (
+        f"rule: the method's name is its spec's name (adapters are reloaded by it); "
+        f"{cls.__name__}.name is '{adaptation.name}', the spec's '{spec.name}'"
+    )
+    options_cls = cls.Options
+    assert isinstance(options_cls, type) and dataclasses.is_dataclass(options_cls), (
+        f"rule: {cls.__name__}.Options is a dataclass (subclass zoo_core.options.MethodOptions), got {options_cls!r}"
+    )
+    undocumented = [f.name for f in dataclasses.fields(options_cls) if not f.metadata.get("help")]
+    assert not undocumented, (
+        f"rule: every option has a help string (declare it with zoo_core.options.option(default, help)); "
+        f"{options_cls.__name__} lacks one for {undocumented}"
+    )
+    if spec.options is not None:
+        assert spec.options is options_cls, (
+            f"rule: the spec's options are the method's Options; MethodSpec(options={spec.options.__name__}) "
+            f"but {cls.__name__}.Options is {options_cls.__name__}"
+        )
+    else:
+        assert not dataclasses.fields(options_cls), (
+            f"rule: a method with options names them in its spec: MethodSpec(options={options_cls.__name__})"
+        )
+    assert isinstance(adaptation.options, options_cls), (
+        f"rule: self.options is an instance of {options_cls.__name__}, got {type(adaptation.options).__name__}"
+    )
+    described = adaptation.describe()
+    assert described.get("name") == spec.name, (
+        f"rule: describe() records the method's name '{spec.name}', got {described.get('name')!r}"
+    )
+    again = coerce_options(options_cls, described.get("config", {}), what=f"method '{spec.name}'")
+    assert again == adaptation.options, (
+        f"rule: describe()['config'] rebuilds the same options; {again} != {adaptation.options}"
+    )
+
+
 def check_method(zoo, method: str, model: str) -> None:
-    """One optimiser step changes only what the method trains; the adapter state round-trips
-    exactly; the output shape is unchanged; frozen base weights stay frozen."""
+    """The method's declarations hold (:func:`check_method_declarations`); one optimiser step
+    changes only what the method trains; the adapter state round-trips exactly; the output shape
+    is unchanged; frozen base weights stay frozen."""
     torch.manual_seed(0)
     reference_backbone = build_backbone(zoo, model, pretrained=True).eval()
     net, adaptation, spec = build_prepared(zoo, model, method)
+    # After prepare(), which may record choices (PEFT methods record the target layers they chose).
+    check_method_declarations(spec, adaptation)
     batch = sample_batch(net.backbone)
     with torch.no_grad():
         base_features = reference_backbone(batch)
@@ -95,7 +142,7 @@ def check_method(zoo, method: str, model: str) -> None:
             assert torch.equal(tensor, reference[ref_key]), (
                 f"rule: prepare() does not modify pretrained weights ({key})"
             )
-    if getattr(adaptation, "preserves_base_output", False):
+    if adaptation.preserves_base_output:
         net.eval()
         with torch.no_grad():
             start_features = net.backbone(batch)
@@ -109,7 +156,7 @@ def check_method(zoo, method: str, model: str) -> None:
         assert all(n.startswith("head.") for n in trainable), (
             f"rule: a head-only method trains only head.*, not {sorted(trainable)[:3]}"
         )
-    declared = getattr(adaptation, "tuned_base_parameters", lambda model: set())(net)
+    declared = adaptation.tuned_base_parameters(net)
     if spec.trains != "all":
         trainable_base = {n for n in trainable if base_key(n) is not None and n not in declared}
         assert not trainable_base, (
@@ -136,12 +183,11 @@ def check_method(zoo, method: str, model: str) -> None:
         base_changed = {k for k in changed if base_key(k) is not None and k not in declared}
         assert not base_changed, f"rule: the method keeps base weights frozen; changed: {sorted(base_changed)[:5]}"
 
-    # Round trip: a fresh model prepared the same way and loaded with the state gives equal outputs.
+    # Round trip, as an adapter is reloaded: a fresh model prepared with the recorded options and
+    # loaded with the state gives equal outputs.
     net.eval()
     state = {k: v.clone() for k, v in adaptation.adapter_state(net).items()}
-    fresh, fresh_method, _ = build_prepared(
-        zoo, model, method, seed=1, **{k: v for k, v in adaptation.config.items() if k == "target_modules"}
-    )
+    fresh, fresh_method, _ = build_prepared(zoo, model, method, seed=1, **adaptation.describe()["config"])
     fresh_method.load_adapter_state(fresh, state)
     fresh.eval()
     with torch.no_grad():
@@ -177,31 +223,27 @@ def check_head(zoo, name: str) -> None:
 
 
 def check_scorer(zoo, name: str) -> None:
-    """Informative features score higher than noise; relabelling classes does not change the score."""
+    """Informative features score higher than noise; relabelling classes does not change the score.
+
+    The scorer is called as ``zoo recommend`` calls it: ``score(features, labels, source_probs=...)``,
+    with the source head's probabilities when its spec says ``needs_source_head``, else ``None``."""
     import numpy as np
 
-    scorer = load_object(zoo.get("scorers", name).factory)()
+    spec = zoo.get("scorers", name)
+    scorer = load_object(spec.factory)()
     rng = np.random.RandomState(0)
     labels = np.repeat(np.arange(4), 30)
     noise = rng.randn(len(labels), 12)
     informative = noise + 4.0 * np.eye(12)[labels]
     probs = None
-    if getattr(scorer, "needs_source_head", False):
+    if spec.needs_source_head:
         probs = np.full((len(labels), 4), 0.1)
         probs[np.arange(len(labels)), labels] = 0.7
-    good = (
-        scorer.score(informative, labels, source_probs=probs)
-        if probs is not None
-        else scorer.score(informative, labels)
-    )
-    bad = scorer.score(noise, labels, source_probs=probs) if probs is not None else scorer.score(noise, labels)
+    good = scorer.score(informative, labels, source_probs=probs)
+    bad = scorer.score(noise, labels, source_probs=probs)
     assert np.isfinite(good) and np.isfinite(bad), "rule: scores are finite"
     if probs is None:
         assert good > bad, f"rule: informative features score higher than noise ({good:.4f} <= {bad:.4f})"
     renamed = np.array([3, 2, 1, 0])[labels]
-    again = (
-        scorer.score(informative, renamed, source_probs=probs)
-        if probs is not None
-        else scorer.score(informative, renamed)
-    )
+    again = scorer.score(informative, renamed, source_probs=probs)
     assert abs(again - good) < 1e-6 * max(1.0, abs(good)), "rule: relabelling the classes leaves the score unchanged"

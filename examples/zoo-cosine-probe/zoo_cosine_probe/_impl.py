@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from zoo_core.engine.method import AdaptationMethod, freeze
+from zoo_cosine_probe import CosineProbeOptions
 
 
 class CosineHead(nn.Module):
@@ -22,6 +23,8 @@ class CosineHead(nn.Module):
 
 class CosineProbe(AdaptationMethod):
     name = "cosine_probe"
+    Options = CosineProbeOptions  # the class the spec names: MethodSpec(options=CosineProbeOptions)
+    options: CosineProbeOptions
     trains = "head"
     uses_feature_cache = True  # the trainer fits the head on cached features
 
@@ -29,7 +32,7 @@ class CosineProbe(AdaptationMethod):
         freeze(model.backbone)
         in_features = model.backbone.num_features
         num_classes = self._num_classes(model.head)
-        model.head = CosineHead(in_features, num_classes, float(self.config.get("scale", 10.0)))
+        model.head = CosineHead(in_features, num_classes, self.options.scale)
 
     @staticmethod
     def _num_classes(head: nn.Module) -> int:

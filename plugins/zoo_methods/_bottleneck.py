@@ -1,6 +1,5 @@
-"""Methods that tune a small part of the pre-trained model or add small modules (pure torch):
-BitFit, LayerNorm tuning and bottleneck adapters (Houlsby, Pfeiffer; residual 1x1-conv adapters
-per stage for convolutional backbones)."""
+"""Bottleneck adapters: small residual modules added to the frozen backbone (Houlsby, Pfeiffer after
+transformer sub-layers; a 1x1-conv adapter after each stage of a convolutional backbone)."""
 
 from __future__ import annotations
 
@@ -12,64 +11,14 @@ from torch import nn
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import ZooError
-
-_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
-
-
-class _TuneBaseSubset(AdaptationMethod):
-    """Freeze the backbone, then unfreeze the pre-trained tensors :meth:`selects` picks."""
-
-    trains = "adapter"
-    preserves_base_output = True
-
-    def selects(self, module_name: str, module: nn.Module, param_name: str) -> bool:  # pragma: no cover
-        raise NotImplementedError
-
-    def prepare(self, model: TransferModel) -> None:
-        freeze(model.backbone)
-        chosen = self.tuned_base_parameters(model)
-        if not chosen:
-            raise ZooError(f"{self.name}: this backbone has no parameters the method tunes")
-        for name, param in model.named_parameters():
-            if name in chosen:
-                param.requires_grad_(True)
-        unfreeze(model.head)
-
-    def tuned_base_parameters(self, model: TransferModel) -> set[str]:
-        """Pre-trained tensors (full state names) this method is meant to change."""
-        chosen = set()
-        for module_name, module in model.backbone.named_modules():
-            for param_name, _ in module.named_parameters(recurse=False):
-                if self.selects(module_name, module, param_name):
-                    chosen.add(f"backbone.{module_name}.{param_name}" if module_name else f"backbone.{param_name}")
-        return chosen
-
-
-class BitFit(_TuneBaseSubset):
-    """BitFit (Ben Zaken et al., 2022): train only the backbone's bias terms, plus the head."""
-
-    name = "bitfit"
-
-    def selects(self, module_name, module, param_name):
-        return param_name == "bias"
-
-
-class LayerNormTuning(_TuneBaseSubset):
-    """LayerNorm tuning (Zhao et al., 2023): train only the normalisation layers' scale and shift
-    (LayerNorm in transformers; BatchNorm/GroupNorm affine parameters in convnets, whose running
-    statistics stay frozen), plus the head."""
-
-    name = "ln_tuning"
-
-    def selects(self, module_name, module, param_name):
-        return isinstance(module, _NORMS)
+from zoo_methods.options import BottleneckOptions
 
 
 class Bottleneck(nn.Module):
     """``x + up(act(down(x)))`` over the last (channel) dimension or, for 4-d conv maps, over
     channels with 1x1 convs. ``up`` starts at zero, so the adapter starts as the identity."""
 
-    def __init__(self, channels: int, reduction: int = 16, activation: str = "relu", conv: bool = False):
+    def __init__(self, channels: int, reduction: int, activation: str, conv: bool = False):
         super().__init__()
         hidden = max(1, channels // max(1, reduction))
         layer = (lambda i, o: nn.Conv2d(i, o, 1)) if conv else nn.Linear
@@ -124,29 +73,27 @@ class BottleneckAdapters(AdaptationMethod):
 
     Transformers (text, timm ViT): ``variant=houlsby`` puts one after the attention output and one
     after the feed-forward output of every layer; ``variant=pfeiffer`` only after the feed-forward.
-    Convolutional backbones: a residual 1x1-conv adapter after each stage. Options: ``variant``
-    (houlsby), ``reduction`` (16: hidden size = width / reduction), ``activation`` (relu, gelu,
-    swish, tanh), ``target_modules`` (override where adapters go).
+    Convolutional backbones: a residual 1x1-conv adapter after each stage. ``target_modules``
+    overrides where adapters go; the options and their defaults are :class:`BottleneckOptions`.
     """
 
     name = "bottleneck"
     trains = "adapter"
-    preserves_base_output = True
+    preserves_base_output = True  # the up-projection starts at zero: each adapter starts as the identity
+    Options = BottleneckOptions
+    options: BottleneckOptions
 
     def targets(self, model: TransferModel) -> tuple[list[str], bool]:
         base = model.backbone.model
         names = [n for n, _ in base.named_modules()]
-        chosen = self.config.get("target_modules")
+        chosen = self.options.target_modules
         if chosen:
-            chosen = [t.strip() for t in chosen.split(",")] if isinstance(chosen, str) else list(chosen)
             modules = dict(base.named_modules())
             missing = [t for t in chosen if t not in modules]
             if missing:
                 raise ZooError(f"bottleneck: no module named {missing[0]} in this backbone")
-            return chosen, not isinstance(modules[chosen[0]], nn.Linear)
-        variant = self.config.get("variant", "houlsby")
-        if variant not in ("houlsby", "pfeiffer"):
-            raise ZooError(f"bottleneck: unknown variant '{variant}'; choose houlsby or pfeiffer")
+            return list(chosen), not isinstance(modules[chosen[0]], nn.Linear)
+        variant = self.options.variant
         attention = [n for n in names if n.endswith(_ATTENTION_OUTPUTS)]
         ffn = [n for n in names if n.endswith(_FFN_OUTPUTS) and not n.endswith(_ATTENTION_OUTPUTS)]
         if ffn:
@@ -162,7 +109,7 @@ class BottleneckAdapters(AdaptationMethod):
     def prepare(self, model: TransferModel) -> None:
         freeze(model.backbone)
         targets, conv = self.targets(model)
-        self.config["target_modules"] = targets
+        self.options.target_modules = targets  # recorded, so a reload places the adapters identically
         base = model.backbone.model
         channels = (
             self._output_channels(model, targets) if conv else {t: base.get_submodule(t).out_features for t in targets}
@@ -171,12 +118,7 @@ class BottleneckAdapters(AdaptationMethod):
             module = base.get_submodule(target)
             module.add_module(
                 "zoo_bottleneck",
-                Bottleneck(
-                    channels[target],
-                    int(self.config.get("reduction", 16)),
-                    self.config.get("activation", "relu"),
-                    conv=conv,
-                ),
+                Bottleneck(channels[target], self.options.reduction, self.options.activation, conv=conv),
             )
             module.register_forward_hook(_apply_bottleneck)
         unfreeze(model.head)

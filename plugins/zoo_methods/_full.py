@@ -1,60 +1,15 @@
-"""Linear probe and full fine-tuning (pure torch)."""
+"""Full fine-tuning: every weight trains, with optional gradual unfreezing, layer-wise learning rates
+and L2-SP."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
-
-
-class LinearProbe(AdaptationMethod):
-    """Frozen backbone; only the head trains, on cached features.
-
-    With a linear head the default solver is ``lbfgs``: multinomial logistic regression on
-    standardised features, fitted to convergence with L-BFGS for each L2 strength of a log grid;
-    the strength with the best validation score is refitted on train + validation (the protocol of
-    Kornblith et al. 2019 and CLIP's linear-probe evaluations). ``solver=adamw`` uses the generic
-    mini-batch loop instead (then epochs, schedules and early stopping apply).
-
-    ``features=multilevel`` (the default where the family supports it) probes the pooled output of
-    every backbone stage, not only the last (Head2Toe, Evci et al. 2022); each level is scaled to
-    the same total weight, so that many narrow early channels and one wide final vector are
-    penalised alike. ``features=last`` probes the pooled final features only.
-    """
-
-    name = "linear_probe"
-    trains = "head"
-    uses_feature_cache = True
-    L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
-
-    def backbone_features(self) -> str:
-        return str(self.config.get("features") or "multilevel")
-
-    def prepare(self, model: TransferModel) -> None:
-        freeze(model.backbone)
-        unfreeze(model.head)
-        model.backbone.eval()
-        self._groups = list(model.backbone.feature_groups)
-
-    def fit_features(self, head, train_x, train_y, val_x, val_y, config):
-        """Fit ``head`` on features directly; returns a TrainResult, or None to use the generic loop."""
-        from zoo_core.engine.heads import LinearHead
-
-        if self.config.get("solver", "lbfgs") != "lbfgs" or not isinstance(head, LinearHead):
-            return None
-        from zoo_methods._lbfgs import fit_logistic_head
-
-        return fit_logistic_head(
-            head,
-            train_x,
-            train_y,
-            val_x,
-            val_y,
-            config,
-            grid=self.config.get("l2_grid") or self.L2_GRID,
-            groups=getattr(self, "_groups", None),
-        )
+from zoo_methods.options import FullFineTuneOptions
 
 
 class FullFineTune(AdaptationMethod):
@@ -69,14 +24,23 @@ class FullFineTune(AdaptationMethod):
 
     name = "full"
     trains = "all"
+    Options = FullFineTuneOptions
+    options: FullFineTuneOptions
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # Set by prepare(): the backbone's stages (parameter names, bottom to top) and, for L2-SP,
+        # the pre-trained weights the backbone is pulled towards.
+        self._groups: list[list[str]] = []
+        self._anchor: dict[str, torch.Tensor] = {}
 
     def prepare(self, model: TransferModel) -> None:
         unfreeze(model)
         self._groups = model.backbone.layer_groups()
         self._anchor = {}
-        if float(self.config.get("l2_sp") or 0) > 0:
+        if self.options.l2_sp > 0:
             self._anchor = {name: param.detach().clone() for name, param in model.backbone.named_parameters()}
-        if self.config.get("gradual_unfreeze"):
+        if self.options.gradual_unfreeze:
             freeze(model.backbone)
 
     def regularization(self, model: TransferModel):
@@ -88,10 +52,10 @@ class FullFineTune(AdaptationMethod):
             for name, anchor in self._anchor.items()
             if params[name].requires_grad
         ]
-        return 0.5 * float(self.config["l2_sp"]) * torch.stack(terms).sum() if terms else None
+        return 0.5 * self.options.l2_sp * torch.stack(terms).sum() if terms else None
 
     def on_epoch_start(self, model: TransferModel, epoch: int, total_epochs: int) -> bool:
-        if not self.config.get("gradual_unfreeze"):
+        if not self.options.gradual_unfreeze:
             return False
         # Epoch 0 trains the head alone; each later epoch unfreezes one more stage from the top.
         stages = self._groups[::-1][:epoch]
@@ -107,8 +71,8 @@ class FullFineTune(AdaptationMethod):
         return list(model.named_parameters())  # frozen stages join the optimiser as they unfreeze
 
     def param_groups(self, model, lr, weight_decay):
-        decay = self.config.get("layer_decay")
-        anchored = bool(getattr(self, "_anchor", None))
+        decay = self.options.layer_decay
+        anchored = bool(self._anchor)
         if not isinstance(model, TransferModel) or not (decay or anchored):
             return super().param_groups(model, lr, weight_decay)
         depth_of = {}
@@ -119,7 +83,7 @@ class FullFineTune(AdaptationMethod):
         anchored_ids = {id(p) for p in model.backbone.parameters()} if anchored else set()
         groups = []
         for name, param in model.named_parameters():
-            scale = float(decay) ** depth_of.get(name, 0) if decay else 1.0
+            scale = decay ** depth_of.get(name, 0) if decay else 1.0
             no_decay = param.ndim <= 1 or id(param) in anchored_ids
             groups.append({"params": [param], "lr": lr * scale, "weight_decay": 0.0 if no_decay else weight_decay})
         return groups

@@ -1,4 +1,6 @@
-"""Multinomial logistic regression on frozen features with L-BFGS and a validated L2 strength."""
+"""The logistic-regression head fit: multinomial logistic regression on frozen features, fitted
+with L-BFGS for each L2 strength of a grid, the strength chosen on validation (used by the linear
+probe and by contrastive tuning's final head)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from zoo_core.engine.train import TrainConfig, TrainResult
+from zoo_core.engine.train import TrainResult
+from zoo_core.options import TrainConfig
 
 
 def _fit(

@@ -1,0 +1,122 @@
+"""The options of the first-party pure-torch methods, one dataclass per method.
+
+Torch-free: ``zoo methods`` lists and checks them without importing the ML stack. Defaults are
+the ones the methods have always used; ``None`` keeps its old meaning where it had one ("all
+classes", "automatic").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo_core.options import MethodOptions, option
+
+__all__ = [
+    "L2_GRID",
+    "BitFitOptions",
+    "BottleneckOptions",
+    "ContrastiveOptions",
+    "EpisodeOptions",
+    "FirstOrderProtoMAMLOptions",
+    "FullFineTuneOptions",
+    "LayerNormTuningOptions",
+    "LinearProbeOptions",
+    "PrototypicalNetworkOptions",
+]
+
+#: L2 strengths the logistic-regression head tries, strongest first (a log grid).
+L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
+
+
+@dataclass
+class LinearProbeOptions(MethodOptions):
+    """Linear probe: which features to probe and how the head is fitted."""
+
+    features: str = option(
+        "multilevel",
+        "probe every backbone stage's pooled output (multilevel) or the final features only (last)",
+        choices=("multilevel", "last"),
+    )
+    solver: str = option(
+        "lbfgs",
+        "lbfgs: logistic regression fitted to convergence per L2 strength; adamw: the mini-batch loop",
+        choices=("lbfgs", "adamw"),
+    )
+    l2_grid: list[float] | None = option(
+        list(L2_GRID), "L2 strengths the lbfgs solver tries, comma-separated (empty: the default grid)", min=0.0
+    )
+
+
+@dataclass
+class FullFineTuneOptions(MethodOptions):
+    """Full fine-tuning: unfreezing schedule, layer-wise learning rates and L2-SP."""
+
+    gradual_unfreeze: bool = option(False, "train the head alone first, then unfreeze one stage per epoch from the top")
+    layer_decay: float | None = option(
+        None, "each stage below the top gets lr * layer_decay ** depth (None or 0: one learning rate)", min=0.0
+    )
+    l2_sp: float = option(0.0, "L2-SP strength pulling the backbone towards its pre-trained weights (0: off)", min=0.0)
+
+
+@dataclass
+class BitFitOptions(MethodOptions):
+    """BitFit has no options: it tunes every bias of the backbone."""
+
+
+@dataclass
+class LayerNormTuningOptions(MethodOptions):
+    """LayerNorm tuning has no options: it tunes every normalisation layer's scale and shift."""
+
+
+@dataclass
+class BottleneckOptions(MethodOptions):
+    """Bottleneck adapters: placement, width and non-linearity."""
+
+    variant: str = option(
+        "houlsby",
+        "houlsby: adapters after attention and feed-forward outputs; pfeiffer: after feed-forward only",
+        choices=("houlsby", "pfeiffer"),
+    )
+    reduction: int = option(16, "hidden size of an adapter = width / reduction", min=1)
+    activation: str = option("relu", "non-linearity inside the adapter", choices=("relu", "gelu", "swish", "tanh"))
+    target_modules: list[str] | None = option(
+        None, "modules an adapter follows, comma-separated (default: chosen from the variant, or each conv stage)"
+    )
+
+
+@dataclass
+class EpisodeOptions(MethodOptions):
+    """What the episodic methods share: the residual adapter's width and the classes per episode."""
+
+    hidden: int = option(128, "hidden width of the residual feature adapter trained by episodes", min=1)
+    ways: int | None = option(None, "classes drawn per episode (None or 0: every class)", min=0)
+
+
+@dataclass
+class PrototypicalNetworkOptions(EpisodeOptions):
+    """Prototypical networks: optional episodic tuning before the prototypes are written."""
+
+    episodes: int = option(0, "episodes of episodic tuning of a feature adapter (0: plain prototypes)", min=0)
+
+
+@dataclass
+class FirstOrderProtoMAMLOptions(EpisodeOptions):
+    """First-order Proto-MAML: the outer (episode) and inner (classifier adaptation) loops."""
+
+    meta_steps: int = option(100, "meta-training episodes", min=0)
+    inner_steps: int = option(5, "SGD steps adapting the classifier to each episode's support set", min=0)
+    inner_lr: float = option(0.05, "learning rate of the inner SGD steps", min=0.0)
+    temperature: float = option(10.0, "scale of the cosine classifier's logits", min=0.0)
+    final_steps: int | None = option(
+        None, "adaptation steps on all training examples at the end (None: 2 x inner_steps)", min=0
+    )
+
+
+@dataclass
+class ContrastiveOptions(MethodOptions):
+    """SetFit-style contrastive tuning: how many pair steps, and whether the word embeddings train."""
+
+    iterations: int = option(10, "at least this many pair iterations per training example", min=0)
+    max_steps: int = option(1000, "at most this many optimiser steps when the count is automatic", min=1)
+    steps: int | None = option(None, "optimiser steps, set directly (None or 0: automatic)", min=0)
+    tune_embeddings: bool = option(False, "also train the word-embedding table (frozen by default)")
