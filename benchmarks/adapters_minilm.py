@@ -31,7 +31,8 @@ def main() -> None:
 
     from zoo_core.engine.adapters import load_trained_model
     from zoo_core.engine.export import export_peft
-    from zoo_core.engine.pipeline import _predict_items, finetune
+    from zoo_core.engine.inference import predict_items
+    from zoo_core.engine.pipeline import finetune
     from zoo_core.plugins import Zoo
     from zoo_core.store import AdapterStore
     from zoo_core.weights import resolve_weights
@@ -66,7 +67,7 @@ def main() -> None:
     head = load_file(str(out / "zoo_head.safetensors"))
     peft_logits = ((hidden * mask).sum(1) / mask.sum(1)) @ head["fc.weight"].T + head["fc.bias"]
     net, method, _ = load_trained_model(zoo, "yelp-lora")
-    zoo_logits = _predict_items(net, method, texts)
+    zoo_logits = predict_items(net, method, texts)
     agree = (peft_logits.argmax(-1) == zoo_logits.argmax(-1)).float().mean()
     print(
         f"PEFT export vs zoo predict on {len(texts)} test sentences: max |logit difference| "

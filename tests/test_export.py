@@ -34,12 +34,13 @@ def _peft_logits(base_folder, export_dir, texts):
 
 def _zoo_logits(ref, zoo, texts):
     from zoo_core.engine.adapters import load_trained_model
-    from zoo_core.engine.pipeline import _predict_items
+    from zoo_core.engine.inference import predict_items
 
     net, method, _ = load_trained_model(zoo, ref)
-    return _predict_items(net, method, texts)
+    return predict_items(net, method, texts)
 
 
+@pytest.mark.slow  # trains a model
 def test_peft_export_matches_zoo_predictions(tiny_zoo, text_file, tmp_path):
     result = finetune(TINY_TEXT, text_file, method="lora", zoo=tiny_zoo, epochs=3, lr=5e-3, name="reviews")
     out = export_peft("reviews", tmp_path / "peft")
@@ -52,12 +53,14 @@ def test_peft_export_matches_zoo_predictions(tiny_zoo, text_file, tmp_path):
     assert labels == ["neg", "pos"]
 
 
+@pytest.mark.slow  # trains a model
 def test_peft_export_refuses_methods_without_a_peft_format(tiny_zoo, text_file, tmp_path):
     finetune(TINY_TEXT, text_file, zoo=tiny_zoo, epochs=2, name="probe")
     with pytest.raises(AdapterError, match="has no PEFT format"):
         export_peft("probe", tmp_path / "x")
 
 
+@pytest.mark.slow  # trains a model
 def test_archive_round_trip(tiny_zoo, text_file, tmp_path):
     finetune(TINY_TEXT, text_file, zoo=tiny_zoo, epochs=2, name="probe")
     archive = export_archive("probe", tmp_path)
@@ -71,6 +74,7 @@ def test_archive_round_trip(tiny_zoo, text_file, tmp_path):
         import_archive(bad)
 
 
+@pytest.mark.slow  # trains a model
 def test_push_prepares_the_folder_and_calls_the_hub(tiny_zoo, text_file, monkeypatch):
     finetune(TINY_TEXT, text_file, method="lora", zoo=tiny_zoo, epochs=1, name="reviews")
     with pytest.raises(AdapterError, match="offline mode"):
@@ -98,6 +102,7 @@ def test_push_prepares_the_folder_and_calls_the_hub(tiny_zoo, text_file, monkeyp
     assert {"adapter_config.json", "adapter_model.safetensors", "zoo_head.json", "README.md"} <= set(calls["files"])
 
 
+@pytest.mark.slow  # trains a model
 def test_lora_adapter_is_a_small_fraction_of_the_base(tiny_zoo, text_file):
     result = finetune(TINY_TEXT, text_file, method="lora", zoo=tiny_zoo, epochs=1, name="small")
     adapter = (AdapterStore().resolve("small").path / "adapter.safetensors").stat().st_size

@@ -14,6 +14,7 @@ from zoo_core.errors import DataError, ZooError
 from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT
 
 
+@pytest.mark.slow  # trains a model
 def test_linear_probe_on_images_saves_a_run_and_an_adapter(tiny_zoo, image_folder):
     result = finetune(TINY_IMAGE, image_folder, method="linear_probe", zoo=tiny_zoo, epochs=15, name="colours")
     assert result.metrics["num_samples"] == 6  # 20% of 12 per class rounds to 2: 6 of 36
@@ -28,6 +29,7 @@ def test_linear_probe_on_images_saves_a_run_and_an_adapter(tiny_zoo, image_folde
     assert any("validation split" in note for note in result.notes)
 
 
+@pytest.mark.slow  # trains a model
 def test_same_seed_same_metrics(tiny_zoo, image_folder):
     a = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, epochs=2, save=False, num_workers=0)
     b = finetune(TINY_IMAGE, image_folder, method="full", zoo=tiny_zoo, epochs=2, save=False, num_workers=0)
@@ -35,6 +37,7 @@ def test_same_seed_same_metrics(tiny_zoo, image_folder):
     assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
 
 
+@pytest.mark.slow  # trains a model
 def test_second_linear_probe_run_reuses_cached_features(tiny_zoo, image_folder, monkeypatch):
     first = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=3, save=False)
     from zoo_timm._impl import TimmBackbone
@@ -96,6 +99,7 @@ def test_feature_cache_is_per_item_across_lists_and_splits(tiny_zoo, image_folde
     assert extract_features(backbone, items[:4]).shape[1] == backbone.num_features and sum(calls) == 4
 
 
+@pytest.mark.slow  # trains a model
 def test_long_texts_are_cached_as_texts(tiny_zoo, tmp_path):
     """A review longer than a file name may be must not be asked for as a path (OSError 36)."""
     from zoo_core.engine.features import extract_features
@@ -113,6 +117,7 @@ def test_long_texts_are_cached_as_texts(tiny_zoo, tmp_path):
     assert result.metrics["accuracy"] >= 0.5
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("method", ["linear_probe", "lora", "full"])
 def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, tiny_catalog, text_file, method):
     result = finetune(
@@ -140,6 +145,7 @@ def test_text_methods_train_and_predictions_survive_a_fresh_process(tiny_zoo, ti
     assert {t["label"] for t in there[0]["top"]} == {"pos", "neg"}  # label names survive
 
 
+@pytest.mark.slow  # trains a model
 def test_evaluate_a_stored_adapter(tiny_zoo, image_folder):
     result = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=10, name="colours")
     metrics = evaluate("colours", image_folder, zoo=tiny_zoo)
@@ -148,6 +154,7 @@ def test_evaluate_a_stored_adapter(tiny_zoo, image_folder):
     assert result.metrics["accuracy"] <= 1.0
 
 
+@pytest.mark.slow  # trains a model
 def test_shots_takes_k_per_class(tiny_zoo, image_folder, tmp_path):
     result = finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epochs=2, shots=4, save=False, test=image_folder)
     assert any("4 examples per class" in note for note in result.notes)
@@ -166,25 +173,6 @@ def test_unknown_method_and_option(tiny_zoo, image_folder):
         finetune(TINY_IMAGE, image_folder, zoo=tiny_zoo, epoch=3)
 
 
-def test_training_techniques_run(tiny_zoo, image_folder):
-    result = finetune(
-        TINY_IMAGE,
-        image_folder,
-        method="full",
-        zoo=tiny_zoo,
-        save=False,
-        epochs=3,
-        schedule="step",
-        warmup=0.2,
-        grad_accum=2,
-        label_smoothing=0.1,
-        class_weights=True,
-        num_workers=0,
-        method_options={"gradual_unfreeze": True, "layer_decay": 0.8},
-    )
-    assert len(result.history) >= 1 and all(h["train_loss"] > 0 for h in result.history)
-
-
 def test_gradual_unfreezing_unfreezes_from_the_top(tiny_zoo):
     from zoo_core.testing.contracts import build_prepared
 
@@ -199,6 +187,7 @@ def test_gradual_unfreezing_unfreezes_from_the_top(tiny_zoo):
     assert trainable() > top and any("layer.1." in n for n in trainable())
 
 
+@pytest.mark.slow  # trains a model
 def test_cli_finetune_json_and_predict(tiny_catalog, image_folder, run_zoo):
     code, out, err = run_zoo(
         "--catalog",
@@ -225,6 +214,7 @@ def test_cli_finetune_json_and_predict(tiny_catalog, image_folder, run_zoo):
     assert code == 1 and "Did you mean 'cli-colours'" in err
 
 
+@pytest.mark.slow  # trains a model
 def test_loss_decreases_with_training(tiny_zoo, text_file):
     result = finetune(TINY_TEXT, text_file, method="full", zoo=tiny_zoo, save=False, epochs=6, lr=3e-3, patience=0)
     losses = [h["train_loss"] for h in result.history]
@@ -232,6 +222,7 @@ def test_loss_decreases_with_training(tiny_zoo, text_file):
     assert torch.is_tensor(next(result.model_obj.parameters()))
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize(
     "method, model",
     [
@@ -260,6 +251,7 @@ def test_added_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, 
     assert [r["score"] for r in first] == pytest.approx([r["score"] for r in again], abs=1e-6)
 
 
+@pytest.mark.slow  # trains a model
 def test_adalora_prunes_ranks_to_its_budget(tiny_zoo, text_file):
     """The rank allocator runs after every step: by the end, the kept singular values across all
     adapted layers number target_r per layer on average (the budget), not init_r."""
@@ -279,9 +271,10 @@ def test_adalora_prunes_ranks_to_its_budget(tiny_zoo, text_file):
     assert singular and kept == 2 * len(singular) < 6 * len(singular)
 
 
+@pytest.mark.slow  # trains a model
 def test_protonet_head_is_the_nearest_prototype_rule(tiny_zoo, image_folder):
     from zoo_core.engine.heads import LinearHead
-    from zoo_methods._fewshot import PrototypicalNetwork
+    from zoo_methods._prototypes import PrototypicalNetwork
 
     generator = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 16, generator=generator) * 3
@@ -305,7 +298,7 @@ def test_linear_probe_never_reports_on_data_it_was_refitted_on():
     refitted on it: on pure-noise features, validation accuracy then stays near chance."""
     from zoo_core.engine.heads import LinearHead
     from zoo_core.engine.train import TrainConfig
-    from zoo_methods._lbfgs import fit_logistic_head
+    from zoo_methods._logistic import fit_logistic_head
 
     generator = torch.Generator().manual_seed(0)
     train_x, val_x = torch.randn(20, 64, generator=generator), torch.randn(40, 64, generator=generator)
@@ -325,12 +318,14 @@ def test_linear_probe_never_reports_on_data_it_was_refitted_on():
     assert honest < 0.75 and "fitted on train only" in honest_note
 
 
+@pytest.mark.slow  # trains a model
 def test_pipeline_reports_validation_only_when_the_probe_did_not_train_on_it(tiny_zoo, image_folder):
     result = finetune(TINY_IMAGE, image_folder, method="linear_probe", zoo=tiny_zoo, save=False)
     assert result.eval_split == "validation"
     assert any("fitted on train only" in note for note in result.notes)
 
 
+@pytest.mark.slow  # trains a model
 def test_l2_sp_keeps_full_fine_tuning_near_the_pretrained_weights(tiny_zoo, text_file):
     """L2-SP (an option of `full`): with a strong pull, the backbone moves far less from its
     pre-trained weights than plain full fine-tuning with the same seed and learning rate."""
@@ -362,7 +357,7 @@ def test_l2_sp_keeps_full_fine_tuning_near_the_pretrained_weights(tiny_zoo, text
 def test_group_scale_gives_each_level_the_weight_of_the_last():
     import torch
 
-    from zoo_methods._lbfgs import group_scale
+    from zoo_methods._logistic import group_scale
 
     scale = group_scale([2, 8], 10)
     torch.testing.assert_close(scale, torch.tensor([2.0, 2.0] + [1.0] * 8, dtype=torch.float64))
@@ -371,6 +366,7 @@ def test_group_scale_gives_each_level_the_weight_of_the_last():
     torch.testing.assert_close(group_scale([3, 3], 10), torch.ones(10, dtype=torch.float64))  # widths disagree
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("method, model", [("fomaml", TINY_IMAGE), ("contrastive", TINY_TEXT), ("fomaml", TINY_TEXT)])
 def test_few_shot_methods_train_save_and_reload(tiny_zoo, image_folder, text_file, method, model):
     data = image_folder if model == TINY_IMAGE else text_file
@@ -388,6 +384,7 @@ def test_few_shot_methods_train_save_and_reload(tiny_zoo, image_folder, text_fil
     assert len(predict(result.adapter, inputs, zoo=tiny_zoo)) == len(inputs)  # the save already verified a reload
 
 
+@pytest.mark.slow  # trains a model
 def test_contrastive_pulls_classes_together_and_apart(tiny_zoo, text_file):
     from zoo_core.data import load_labelled
     from zoo_core.engine.features import extract_features
@@ -417,7 +414,7 @@ def test_contrastive_pulls_classes_together_and_apart(tiny_zoo, text_file):
 
 
 def test_contrastive_pair_batches_are_bounded_and_class_balanced():
-    from zoo_methods._fewshot import ContrastiveTuning
+    from zoo_methods._contrastive import ContrastiveTuning
 
     labels = [i % 7 for i in range(20_000)]
     batches = ContrastiveTuning()._batches(labels, batch_size=16, steps=50, seed=0)
@@ -433,7 +430,7 @@ def test_episodic_methods_learn_to_ignore_a_distracting_feature(tuned):
     Nearest-prototype misreads it; episodic training must beat the plain prototypes on new data."""
     from zoo_core.engine.heads import LinearHead
     from zoo_core.engine.train import TrainConfig
-    from zoo_methods._fewshot import EpisodicHead, FirstOrderProtoMAML, PrototypicalNetwork
+    from zoo_methods._prototypes import EpisodicHead, FirstOrderProtoMAML, PrototypicalNetwork
 
     generator = torch.Generator().manual_seed(0)
 
@@ -459,6 +456,7 @@ def test_episodic_methods_learn_to_ignore_a_distracting_feature(tuned):
         assert accuracy(head) > accuracy(proto) + 0.05
 
 
+@pytest.mark.slow  # trains a model
 def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_folder, tmp_path, text_file):
     """A support folder replaces the stored prototypes, with its own classes; its own examples
     are then classified as their folder says (each is nearest to a prototype it helped build)."""
@@ -490,7 +488,7 @@ def test_protonet_predicts_against_a_support_set_of_new_classes(tiny_zoo, image_
 
 
 def test_contrastive_takes_at_least_setfits_steps():
-    from zoo_methods._fewshot import ContrastiveTuning
+    from zoo_methods._contrastive import ContrastiveTuning
 
     method = ContrastiveTuning(iterations=10, max_steps=1000)
     # 6 classes x 8: 168 positive and 960 negative pairs; SetFit oversamples to 1920 pairs = 120 batches of 16.

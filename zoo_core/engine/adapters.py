@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -13,6 +15,9 @@ from zoo_core.errors import AdapterError
 from zoo_core.specs import load_object
 from zoo_core.store import AdapterRef, AdapterStore
 from zoo_core.weights import sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zoo_core.plugins import Zoo
 
 WEIGHTS_FILE = "adapter.safetensors"
 
@@ -48,7 +53,12 @@ def verify_files(ref: AdapterRef, metadata: dict[str, Any]) -> None:
 
 
 def load_trained_model(
-    zoo, ref: str, *, store: AdapterStore | None = None, allow_base_mismatch: bool = False, offline: bool | None = None
+    zoo: Zoo,
+    ref: str,
+    *,
+    store: AdapterStore | None = None,
+    allow_base_mismatch: bool = False,
+    offline: bool | None = None,
 ) -> tuple[TransferModel, Any, dict[str, Any]]:
     """Rebuild (model, method, metadata) for adapter ``ref`` (``name`` or ``name@N``).
 
@@ -84,7 +94,10 @@ def load_trained_model(
     )
     model = TransferModel(backbone, head)
     method_cfg = metadata["method"]
-    method = load_object(zoo.get("methods", method_cfg["name"]).factory)(**method_cfg.get("config", {}))
+    method_class = load_object(zoo.get("methods", method_cfg["name"]).factory)
+    # Options the method no longer declares are dropped: the method's code reads none but its own.
+    known = {f.name for f in dataclasses.fields(method_class.Options)}
+    method = method_class(**{k: v for k, v in method_cfg.get("config", {}).items() if k in known})
     method.prepare(model)
     state = load_file(str(adapter.path / WEIGHTS_FILE))
     try:
@@ -127,3 +140,129 @@ def model_card(metadata: dict[str, Any]) -> str:
         ]
     lines += ["## Use", "", "```", f"zoo predict {metadata.get('name', 'NAME')} INPUT...", "```", ""]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- saving a fine-tune
+VERIFY_SAMPLES = 4  # inputs kept with their expected logits, to check every reload
+
+
+def adapter_metadata(
+    *,
+    entry: Any,
+    backbone: Any,
+    backbone_options: dict[str, Any],
+    method: Any,
+    head: str,
+    head_options: dict[str, Any],
+    label_names: list[str],
+    metrics: dict[str, Any],
+    eval_split: str,
+    train_data: Any,
+    train_config: Any,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``adapter.json`` records (before file hashes): enough to rebuild the model and to say
+    where it came from."""
+    from datetime import datetime, timezone
+
+    from zoo_core import __version__
+
+    return {
+        "task": f"{entry.modality}-classification",
+        "base_model": {
+            "id": entry.id,
+            "family": entry.family,
+            "arch": entry.arch,
+            "weights_sha256": backbone.weights_sha256,
+            "options": backbone_options,
+            "pooling": backbone.pooling,
+            "features": backbone.features,
+        },
+        "method": method.describe(),
+        "head": {"name": head, "options": head_options},
+        "labels": label_names,
+        "preprocessing": backbone.preprocessor(train=False).config(),
+        "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "num_samples")},
+        "eval_split": eval_split,
+        "data": {
+            "fingerprint": train_data.fingerprint(),
+            "num_train": len(train_data),
+            "source": str(train_data.source),
+        },
+        "train": train_config.as_dict(),
+        "manifest": manifest,
+        "created": datetime.now(timezone.utc).isoformat(),
+        "zoo_version": __version__,
+    }
+
+
+def write_samples(folder: Path, items: Sequence[Any], logits: torch.Tensor, modality: str) -> None:
+    """Keep a few inputs and the logits the in-memory model gave them, to check every reload."""
+    import shutil
+
+    stored = []
+    if modality == "image":
+        (folder / "samples").mkdir()
+        for index, item in enumerate(items):
+            name = f"samples/{index}{Path(item).suffix.lower()}"
+            shutil.copyfile(item, folder / name)
+            stored.append(name)
+    else:
+        stored = [str(item) for item in items]
+    (folder / "samples.json").write_text(
+        json.dumps({"modality": modality, "items": stored, "logits": logits.tolist()}, indent=1)
+    )
+
+
+def save_adapter(
+    zoo: Zoo,
+    name: str,
+    model: TransferModel,
+    method: Any,
+    metadata: dict[str, Any],
+    samples: Sequence[Any],
+    *,
+    offline: bool | None = None,
+) -> AdapterRef:
+    """Store ``model``'s adapter as a new version of ``name``, then reload it and check that it
+    reproduces its predictions on ``samples`` (:func:`verify_reload`)."""
+    from zoo_core.engine.inference import predict_items
+
+    state = method.adapter_state(model)
+    expected = predict_items(model, method, samples)
+    modality = model.backbone.modality
+
+    def write(tmp: Path) -> dict[str, Any]:
+        write_samples(tmp, samples, expected, modality)
+        return write_adapter_files(tmp, state, metadata, model_card({**metadata, "name": name}))
+
+    store = AdapterStore()
+    ref = store.save(name, write)
+    verify_reload(zoo, store, str(ref), offline=offline)
+    return ref
+
+
+def verify_reload(zoo: Zoo, store: AdapterStore, ref: str, *, offline: bool | None = None, atol: float = 1e-4) -> float:
+    """Reload a saved adapter from disk and compare its logits on the stored samples with those of
+    the model that was saved. A mismatch removes the new version and raises: never a warning."""
+    from zoo_core.engine.inference import predict_items
+
+    adapter = store.resolve(ref)
+    samples = json.loads((adapter.path / "samples.json").read_text())
+    items = samples["items"]
+    if samples["modality"] == "image":
+        items = [str(adapter.path / item) for item in items]
+    expected = torch.tensor(samples["logits"])
+    if not items:
+        return 0.0
+    net, method, _ = load_trained_model(zoo, ref, store=store, offline=offline)
+    actual = predict_items(net, method, items)
+    difference = float((actual - expected).abs().max())
+    if not torch.allclose(actual, expected, atol=atol, rtol=1e-4):
+        store.remove(ref)
+        raise AdapterError(
+            f"adapter {ref} does not reproduce its predictions after reloading (max |logit "
+            f"difference| {difference:.3g}); the version was removed. This is a bug in the method's "
+            f"adapter_state/load_adapter_state: please report it"
+        )
+    return difference

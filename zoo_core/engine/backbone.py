@@ -40,6 +40,7 @@ class Backbone(nn.Module):
     """
 
     modality: str = "image"
+    pooling: str = "avg"  # how token or spatial features become one vector (recorded in adapters)
     FEATURE_KINDS = ("last",)  # families that can also pool every stage add "multilevel"
 
     def __init__(self, model: nn.Module, num_features: int, entry: Any = None, weights_sha256: str | None = None):

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from zoo_core.engine.backbone import Backbone, batch_size_of, to_device
+from zoo_core.engine.loaders import item_loader
 from zoo_core.paths import cache_dir
 from zoo_core.weights import sha256_file
 
@@ -86,30 +87,12 @@ def _cached_rows(folder: Path, wanted: set[str]) -> dict[str, tuple[Path, int]]:
     return found
 
 
-class _Items(torch.utils.data.Dataset):
-    def __init__(self, items, load):
-        self.items, self.load = list(items), load
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, index):
-        return self.load(self.items[index])
-
-
 @torch.no_grad()
 def _run_backbone(
     backbone: Backbone, items: Sequence[Any], batch_size: int, num_workers: int, progress: bool, desc: str
 ) -> torch.Tensor:
     prep = backbone.preprocessor(train=False)
-    loader = torch.utils.data.DataLoader(
-        _Items(items, prep.load),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=prep.collate,
-        worker_init_fn=_single_thread_worker if num_workers else None,
-    )
+    loader = item_loader(items, None, prep, batch_size=batch_size, num_workers=num_workers)
     was_training = backbone.training
     backbone.eval()
     device = next(backbone.parameters()).device
@@ -143,9 +126,10 @@ def extract_features(
     from safetensors.torch import load_file, save_file
 
     folder = cache_dir("features") / key
-    digests = [item_digest(item, backbone.modality) for item in items]
-    if not digests or None in digests:  # items we cannot fingerprint safely are never served from the cache
+    maybe_digests = [item_digest(item, backbone.modality) for item in items]
+    if not maybe_digests or None in maybe_digests:  # items we cannot fingerprint are never served from the cache
         return _run_backbone(backbone, items, batch_size, num_workers, progress, desc)
+    digests = [digest for digest in maybe_digests if digest is not None]
     found = _cached_rows(folder, set(digests))
     missing: dict[str, Any] = {}
     for digest, item in zip(digests, items):
@@ -167,10 +151,6 @@ def extract_features(
         stored = load_file(str(shard))["features"]
         rows.update((digest, stored[found[digest][1]]) for digest in wanted)
     return torch.stack([rows[digest] for digest in digests])
-
-
-def _single_thread_worker(worker_id: int) -> None:
-    torch.set_num_threads(1)  # decoding workers must not compete with the model for cores
 
 
 def _progress(total: int, desc: str):

@@ -193,7 +193,7 @@ def recommend(
         log(f"{entry.id}: about {rates[-1]:.0f} items/s")
 
     if not backbones:
-        error = WeightsError if all(r.error.startswith("WeightsError") for r in failed) else ZooError
+        error = WeightsError if all((r.error or "").startswith("WeightsError") for r in failed) else ZooError
         raise error(
             f"no candidate could be loaded: {failed[0].error}"
             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
@@ -236,18 +236,18 @@ def recommend(
             probs = backbone.source_probs(features) if needs_head else None
             if needs_head and probs is None:
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
-            features = features.numpy()
-            probs = probs.numpy() if probs is not None else None
+            feature_matrix = features.numpy()
+            prob_matrix = probs.numpy() if probs is not None else None
             score_start = time.perf_counter()
-            value = float(score_fn.score(features, sub_labels, source_probs=probs))
+            value = float(score_fn.score(feature_matrix, sub_labels, source_probs=prob_matrix))
             score_seconds += time.perf_counter() - score_start
         except Exception as exc:
             ranked.append(failed_row(entry, exc))
             continue
         seconds = time.perf_counter() - extract_start
         row = Ranked(entry.id, entry.short_name, entry.params_m, value, round(seconds, 2), method, reason)
-        row._features = features  # type: ignore[attr-defined]  # kept for the noise estimate and --verify
-        row._probs = probs  # type: ignore[attr-defined]
+        row._features = feature_matrix  # type: ignore[attr-defined]  # kept for the noise estimate and --verify
+        row._probs = prob_matrix  # type: ignore[attr-defined]
         ranked.append(row)
         log(f"{entry.id}: {scorer} {value:.4f} ({seconds:.1f}s)")
     ranked.sort(key=lambda r: (r.score is None, -(r.score or 0.0)))
@@ -336,10 +336,12 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
 
     table = [rescore(row) for row in scored]
     for i, row in enumerate(scored):
-        if table[i] is not None:
-            row.score_sd = round(float(table[i].std(ddof=1)), 6)
-            if i + 1 < len(scored) and table[i + 1] is not None:
-                row.ahead_of_next = round(float(np.mean(table[i] > table[i + 1])), 3)
+        scores = table[i]
+        if scores is not None:
+            row.score_sd = round(float(scores.std(ddof=1)), 6)
+            following = table[i + 1] if i + 1 < len(scored) else None
+            if following is not None:
+                row.ahead_of_next = round(float(np.mean(scores > following)), 3)
     if table[0] is None:
         return []
     tied = [
