@@ -58,6 +58,7 @@ def test_killed_mid_save_leaves_previous_version_intact(tmp_path):
     assert not list((store.root / "shared").glob(".tmp-*"))
 
 
+@pytest.mark.slow  # trains a model
 def test_two_processes_saving_at_once_get_distinct_versions(tmp_path):
     procs = [_saver("ok", tmp_path / "unused", 5) for _ in range(2)]
     assert [p.wait(120) for p in procs] == [0, 0]
@@ -73,6 +74,7 @@ def trained(tiny_zoo, image_folder):
     return result
 
 
+@pytest.mark.slow  # its fixture trains a model
 def test_loading_onto_other_base_weights_is_refused(trained, tiny_zoo, tiny_catalog, tmp_path, image_folder):
     import timm
     import torch
@@ -99,6 +101,7 @@ def test_loading_onto_other_base_weights_is_refused(trained, tiny_zoo, tiny_cata
     assert predict("colours", [image], zoo=other_zoo, allow_base_mismatch=True)[0]["label"].startswith("class_")
 
 
+@pytest.mark.slow  # its fixture trains a model
 def test_corrupt_adapter_file_is_refused(trained, tiny_zoo, image_folder):
     weights = AdapterStore().resolve("colours").path / "adapter.safetensors"
     data = bytearray(weights.read_bytes())
@@ -108,6 +111,7 @@ def test_corrupt_adapter_file_is_refused(trained, tiny_zoo, image_folder):
         predict("colours", [str(next((image_folder / "class_0").iterdir()))], zoo=tiny_zoo)
 
 
+@pytest.mark.slow  # its fixture trains a model
 def test_save_keeps_samples_and_a_model_card(trained):
     folder = AdapterStore().resolve("colours").path
     samples = json.loads((folder / "samples.json").read_text())
@@ -118,6 +122,7 @@ def test_save_keeps_samples_and_a_model_card(trained):
     assert set(meta["files"]) >= {"adapter.safetensors", "README.md", "samples.json", "samples/0.png"}
 
 
+@pytest.mark.slow  # trains a model
 def test_a_save_that_does_not_reload_identically_is_an_error(tiny_zoo, image_folder, monkeypatch):
     from zoo_core.engine.method import AdaptationMethod
 

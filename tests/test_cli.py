@@ -88,6 +88,7 @@ def test_plugin_can_add_a_command(monkeypatch):
         zoo_core.cli.cli.commands.pop("hello", None)
 
 
+@pytest.mark.slow  # trains a model
 def test_finetune_repeat_reports_mean_and_sd_over_seeded_draws(tiny_catalog, image_folder, run_zoo):
     import statistics
 

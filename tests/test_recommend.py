@@ -17,6 +17,7 @@ def test_ranks_candidates_with_a_versioned_score(tiny_zoo, text_file):
     assert result.num_scored == result.num_items == 32
 
 
+@pytest.mark.slow  # trains a model
 def test_recommend_then_linear_probe_reuses_the_features(tiny_zoo, image_folder, monkeypatch):
     from zoo_core.engine.pipeline import finetune
     from zoo_timm._impl import TimmBackbone
@@ -288,6 +289,7 @@ def test_leep_in_recommend_is_leep_of_the_source_head(tiny_zoo, image_folder):
     assert result.candidates[0].score == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.slow  # trains a model
 def test_cli_table_shows_spread_and_ties(tiny_catalog, image_folder, run_zoo):
     code, out, err = run_zoo(
         "--catalog",
@@ -326,6 +328,7 @@ def test_suggestions_follow_data_size():
     assert suggest_method(5000, 300, "text")[0] == "lora"
 
 
+@pytest.mark.slow  # trains a model
 def test_cli_json(tiny_catalog, text_file, run_zoo):
     code, out, err = run_zoo(
         "--catalog", str(tiny_catalog), "recommend", "--data", str(text_file), "--candidates", "tiny-text", "--json"
