@@ -9,8 +9,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property-based tests: a fixed, derandomised profile in CI (the same examples every run), a wider
+# random one elsewhere; HYPOTHESIS_PROFILE overrides.
+settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +54,11 @@ def run_zoo():
             cwd=cwd,
             timeout=300,
         )
+        debug = full_env.get("ZOO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+        if not debug:
+            # Bad input gets one clear line: never "internal error", never a traceback (issue 15).
+            assert "internal error" not in proc.stderr, f"zoo {' '.join(args)}: {proc.stderr[-2000:]}"
+            assert "Traceback (most recent call last)" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
         return proc.returncode, proc.stdout, proc.stderr
 
     return run

@@ -198,7 +198,7 @@ def _check_value(name: str, value: Any, meta: Mapping[str, Any], where: str) -> 
         for v in values:
             if v not in choices:
                 raise OptionError(
-                    f"{where}option '{name}' must be one of {', '.join(map(str, choices))}, got {v!r}"
+                    f"{where}option '{name}' must be one of {', '.join(map(str, choices))}, got {v!r}."
                     + did_you_mean(str(v), [str(c) for c in choices])
                 )
     low, high = meta.get("min"), meta.get("max")

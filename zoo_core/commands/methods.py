@@ -109,7 +109,7 @@ def methods_show(name, as_json):
             limits.append(f"<= {row['max']}")
         help_text = row["help"] + (f" ({'; '.join(limits)})" if limits else "")
         rows.append({"name": row["name"], "type": row["type"], "default": row["default"], "help": help_text})
-    print_table(rows, [("name", "  NAME"), ("type", "TYPE"), ("default", "DEFAULT"), ("help", "HELP")])
+    print_table(rows, [("name", "NAME"), ("type", "TYPE"), ("default", "DEFAULT"), ("help", "HELP")])
 
 
 @methods.command("suggest")

@@ -113,6 +113,15 @@ def finetune(
 
     method_options = _parse_options(method_opts, "--option")
     if variant:
+        from zoo_core.options import describe_options
+
+        choices = [
+            row["choices"]
+            for row in describe_options(get_zoo().get("methods", method).options)
+            if row["name"] == "variant"
+        ]
+        if not choices:
+            raise ZooError(f"--variant: method '{method}' has no variants; drop --variant (zoo methods show {method})")
         method_options["variant"] = variant
 
     data_options = column_values(text_column, label_column)
