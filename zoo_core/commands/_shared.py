@@ -77,17 +77,55 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 
 def column_options(command: Any) -> Any:
-    """``--text-column`` and ``--label-column``, for every command that reads a CSV/TSV/JSONL file."""
+    """How to read the data, for every command that reads a dataset: ``--text-column``,
+    ``--label-column``, ``--delimiter``, ``--encoding`` (CSV/TSV/JSONL files) and
+    ``--max-skipped-fraction`` (any data). Every flag the data loaders' messages suggest is here."""
+    command = click.option(
+        "--max-skipped-fraction",
+        type=click.FloatRange(0, 1),
+        help="Share of items that may be unreadable and left out before loading is an error "
+        "(default: 0.05; 1: any). Every one left out is listed either way.",
+    )(command)
+    command = click.option(
+        "--encoding",
+        help="Text file encoding, e.g. utf-16 or cp1252 (default: from its byte-order mark, else UTF-8, else Latin-1).",
+    )(command)
+    command = click.option(
+        "--delimiter",
+        help="Field delimiter of a delimited text file, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv).",
+    )(command)
     command = click.option(
         "--label-column", help="Label column (default: auto-detect; 'first-token' for TREC-style lines)."
     )(command)
     return click.option("--text-column", help="Text column of a CSV/TSV/JSONL file (default: auto-detect).")(command)
 
 
-def column_values(text_column: str | None, label_column: str | None) -> dict[str, Any]:
-    """The loader options the column flags ask for (unset flags keep auto-detection)."""
-    return {k: v for k, v in {"text_column": text_column, "label_column": label_column}.items() if v}
+def column_values(
+    text_column: str | None,
+    label_column: str | None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    max_skipped_fraction: float | None = None,
+) -> dict[str, Any]:
+    """The loader options the data flags ask for (unset flags keep the loaders' defaults)."""
+    values = {
+        "text_column": text_column,
+        "label_column": label_column,
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "max_skipped_fraction": max_skipped_fraction,
+    }
+    return {k: v for k, v in values.items() if v is not None and v != ""}
 
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+def echo_skipped(skipped: list[Any], full_list: str = "--json output") -> None:
+    """The one-line summary of what the data loaders left out, on stderr (nothing when none was)."""
+    from zoo_core.data import skipped_summary
+
+    line = skipped_summary(skipped, full_list=full_list)
+    if line:
+        _echo_err(line)

@@ -8,6 +8,7 @@ from zoo_core.commands._shared import (
     ZooGroup,
     column_options,
     column_values,
+    echo_skipped,
     emit_json,
     get_zoo,
     json_option,
@@ -119,7 +120,7 @@ def methods_show(name, as_json):
 )
 @column_options
 @json_option
-def methods_suggest(data, model_id, text_column, label_column, as_json):
+def methods_suggest(data, model_id, text_column, label_column, delimiter, encoding, max_skipped_fraction, as_json):
     """Suggest an adaptation method for your data, with the reason and the numbers measured here.
 
     \b
@@ -128,11 +129,16 @@ def methods_suggest(data, model_id, text_column, label_column, as_json):
       zoo methods suggest --data reviews.tsv --model minilm-l6 --json
     """
     from zoo_core.advice import advise_for_data
+    from zoo_core.data import collect_skipped
 
-    result = advise_for_data(get_zoo(), data, model_id, **column_values(text_column, label_column))
+    data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
+    with collect_skipped() as skipped:
+        result = advise_for_data(get_zoo(), data, model_id, **data_options)
+    result.setdefault("skipped", [s.as_dict() for s in skipped])
     if as_json:
         emit_json(result)
         return
+    echo_skipped(skipped)
     click.echo(
         f"{result['examples']} {result['modality']} examples, {result['classes']} classes, "
         f"at least {result['min_per_class']} per class"

@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from zoo_core.commands._shared import _echo_err, column_options, column_values, emit_json, get_zoo, json_option
+from zoo_core.commands._shared import (
+    _echo_err,
+    column_options,
+    column_values,
+    echo_skipped,
+    emit_json,
+    get_zoo,
+    json_option,
+)
 from zoo_core.errors import ZooError
 
 
@@ -92,6 +100,9 @@ def finetune(
     name,
     text_column,
     label_column,
+    delimiter,
+    encoding,
+    max_skipped_fraction,
     random_weights,
     method_opts,
     variant,
@@ -124,7 +135,7 @@ def finetune(
             raise ZooError(f"--variant: method '{method}' has no variants; drop --variant (zoo methods show {method})")
         method_options["variant"] = variant
 
-    data_options = column_values(text_column, label_column)
+    data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
     log = (lambda message: None) if as_json else _echo_err
 
     settings = {
@@ -196,7 +207,9 @@ def _report_repeats(summary: dict[str, Any], as_json: bool) -> None:
 @column_options
 @click.option("--allow-base-mismatch", is_flag=True, help="Load even if the base weights differ from training.")
 @json_option
-def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_json):
+def evaluate(
+    adapter, data, text_column, label_column, delimiter, encoding, max_skipped_fraction, allow_base_mismatch, as_json
+):
     """Evaluate a stored adapter (NAME or NAME@VERSION) on labelled data.
 
     \b
@@ -207,13 +220,16 @@ def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_j
     from zoo_core.engine.pipeline import evaluate as run_evaluate
     from zoo_core.metrics import format_report
 
-    data_options = column_values(text_column, label_column)
+    data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
     metrics = run_evaluate(
         adapter, data, zoo=get_zoo(), allow_base_mismatch=allow_base_mismatch, data_options=data_options
     )
     if as_json:
         emit_json(metrics)
         return
+    for note in metrics.get("notes", []):
+        _echo_err(f"note: {note}")
+    echo_skipped(metrics.get("skipped", []))
     click.echo(format_report(metrics))
 
 
@@ -228,8 +244,21 @@ def evaluate(adapter, data, text_column, label_column, allow_base_mismatch, as_j
     help="Labelled examples (class folders or a text file) "
     "to classify against instead of the adapter's own (protonet adapters; new classes allowed).",
 )
+@column_options
 @json_option
-def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
+def predict(
+    adapter,
+    inputs,
+    top_k,
+    allow_base_mismatch,
+    support,
+    text_column,
+    label_column,
+    delimiter,
+    encoding,
+    max_skipped_fraction,
+    as_json,
+):
     """Predict labels with a stored adapter. INPUTS are image files, or texts for text models.
 
     \b
@@ -238,11 +267,26 @@ def predict(adapter, inputs, top_k, allow_base_mismatch, support, as_json):
       zoo predict reviews "Great food, friendly staff" --top-k 2 --json
       zoo predict flowers-protonet new.jpg --support my_labelled_folder/
     """
+    from zoo_core.data import collect_skipped
     from zoo_core.engine.pipeline import predict as run_predict
 
-    results = run_predict(
-        adapter, inputs, zoo=get_zoo(), top_k=top_k, allow_base_mismatch=allow_base_mismatch, support=support
-    )
+    data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
+    if data_options and support is None:
+        raise ZooError(
+            "--text-column, --label-column, --delimiter, --encoding and --max-skipped-fraction "
+            "say how to read --support data; give --support, or leave them out"
+        )
+    with collect_skipped() as skipped:  # from the --support data
+        results = run_predict(
+            adapter,
+            inputs,
+            zoo=get_zoo(),
+            top_k=top_k,
+            allow_base_mismatch=allow_base_mismatch,
+            support=support,
+            data_options=data_options,
+        )
+    echo_skipped(skipped, full_list="")
     if as_json:
         emit_json(results)
         return

@@ -6,6 +6,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from zoo_core.data.types import Skipped
@@ -38,7 +39,11 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _delimited_rows(src: str, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` for each non-blank row."""
+    """``(line number, fields)`` for each non-blank row.
+
+    A quote that is never closed makes the csv module read the rest of the file as one field:
+    when that swallows more than its own line it is a DataError, not rows lost in silence.
+    """
     if delimiter == "\t":
         # TSV is read without quoting (csv.QUOTE_NONE): real TSV data has stray quotes, and under
         # QUOTE_NONE the csv module would only add failures on stray carriage returns.
@@ -46,19 +51,48 @@ def _delimited_rows(src: str, text: str, delimiter: str) -> Iterator[tuple[int, 
             if line.strip():
                 yield number, line.split("\t")
         return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    buffer = io.StringIO(text, newline="")
+    reader = csv.reader(buffer, delimiter=delimiter)
+    last = (0, 0, 0)  # where the last row starts: (line, offset in text), and its last line
     while True:
         start = reader.line_num + 1  # a quoted field may span lines: report where the row starts
+        offset = buffer.tell()
         try:
             row = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as error:
             raise DataError(
                 f"{src}:{start}: cannot parse this row ({error}); look for an unclosed quote, or pass --delimiter"
             ) from None
+        last = (start, offset, reader.line_num)
         if any(value.strip() for value in row):
             yield start, row
+    start, offset, end = last
+    if end > start and _ends_inside_quotes(text[offset:], delimiter):
+        raise DataError(
+            f"{src}:{start}: a quote opened in this row is never closed, so lines {start} to {end} would be read "
+            'as one field; close the quote (a quote inside a quoted field is written ""), or pass --delimiter'
+        )
+
+
+def _ends_inside_quotes(row: str, delimiter: str) -> bool:
+    """True when ``row`` (csv text from the start of a row to the end of the file) ends inside a
+    quoted field, parsed as the csv module's default dialect does (doubled quotes, no escape char)."""
+    state = "start"  # start of a field, in an unquoted field, in quotes, or just after a quote in quotes
+    for char in row:
+        if state == "quoted":
+            if char == '"':
+                state = "quote"
+        elif state == "quote" and char == '"':
+            state = "quoted"  # "" inside quotes is one quote
+        elif char == delimiter or char in "\r\n":
+            state = "start"
+        elif state == "start" and char == '"':
+            state = "quoted"
+        else:
+            state = "field"
+    return state == "quoted"
 
 
 def _column_index(value: str | int | None) -> int | None:
@@ -112,6 +146,60 @@ def _columns_error(src: str, names: Sequence[str], what: str) -> DataError:
     )
 
 
+@dataclass
+class Columns:
+    """The text and label columns chosen in a file, and how each was chosen."""
+
+    names: list[str]
+    text: int
+    label: int
+    text_how: str  # "given", "by its name", "the only other column", "guessed: ..."
+    label_how: str
+
+    @property
+    def label_chosen_blind(self) -> bool:
+        """True when nothing but its position (or a guess) made the label column the label column."""
+        return self.label_how not in ("given", "by its name")
+
+    def note(self, src: str) -> str:
+        return (
+            f"{src}: text column '{self.names[self.text]}' ({self.text_how}), "
+            f"label column '{self.names[self.label]}' ({self.label_how})"
+        )
+
+    def check_labels(self, src: str, labels: Sequence[str], hint: str = "") -> None:
+        """Refuse a label column found by elimination or guess whose every value differs (an id)."""
+        if not self.label_chosen_blind or len(labels) < 3 or len(set(labels)) < len(labels):
+            return
+        name = self.names[self.label]
+        raise DataError(
+            f"{src}: the label column '{name}' ({self.label_how}) has a different value in each of its "
+            f"{len(labels)} rows, so it cannot hold classes (an id?); pass --label-column with the column "
+            f"that holds the labels{hint} (columns: {', '.join(self.names)})"
+        )
+
+
+def _choose_columns(
+    src: str,
+    names: Sequence[str],
+    text_column: Any,
+    label_column: Any,
+    text_candidates: Sequence[str] = TEXT_COLUMN_NAMES,
+    label_candidates: Sequence[str] = LABEL_COLUMN_NAMES,
+) -> Columns:
+    """The text and label columns of ``names``, given or found by name (or by elimination in a
+    two-column file); a DataError naming the columns when they cannot be told."""
+    text_index = _resolve_column(src, names, text_column, text_candidates, "text")
+    label_index = _resolve_column(src, names, label_column, label_candidates, "label")
+
+    def how(given: Any, index: int | None) -> str:
+        return "given" if given is not None else "by its name" if index is not None else "the only other column"
+
+    text_how, label_how = how(text_column, text_index), how(label_column, label_index)
+    text_index, label_index = _both_columns(src, names, text_index, label_index)
+    return Columns(list(names), text_index, label_index, text_how, label_how)
+
+
 def _both_columns(src: str, names: Sequence[str], text_index: int | None, label_index: int | None) -> tuple[int, int]:
     """Complete a half-found pair in a two-column file; raise if still incomplete."""
     if len(names) == 2:
@@ -139,48 +227,48 @@ def _looks_like_header(fields: Sequence[str], text_column: Any, label_column: An
     return any(value.strip().lower() in known for value in fields)
 
 
-def _guess_two_columns(src: str, rows: Sequence[tuple[int, list[str]]]) -> tuple[int, int]:
-    """(text, label) indices of a header-less two-column file: labels repeat and are short."""
+def _guess_two_columns(src: str, rows: Sequence[tuple[int, list[str]]]) -> tuple[int, int, str]:
+    """(text, label) indices of a header-less two-column file, and why: labels repeat and are short."""
     pairs = [fields for _, fields in rows if len(fields) == 2]
     columns = [[fields[i].strip() for fields in pairs] for i in (0, 1)]
     unique = [len(set(column)) for column in columns]
     length = [sum(map(len, column)) / max(1, len(column)) for column in columns]
     if unique[0] != unique[1]:
         label_index = 0 if unique[0] < unique[1] else 1
+        why = "guessed: fewer distinct values than the other"
     else:
         label_index = 0 if length[0] < length[1] else 1
+        why = "guessed: shorter values than the other"
     # Two free-text columns (sentence pairs, say) have no label column to find.
     if len(pairs) >= 20 and unique[label_index] > len(pairs) / 2:
         raise DataError(
             f"{src}: cannot tell which of the two columns holds the labels (both have many distinct values); "
             "pass --text-column and --label-column (0-based index)"
         )
-    return 1 - label_index, label_index
+    return 1 - label_index, label_index, why
 
 
 def _read_delimited(
     src: str, rows: list[tuple[int, list[str]]], delimiter: str, text_column: Any, label_column: Any
-) -> tuple[list[str], list[str], list[Skipped]]:
+) -> tuple[list[str], list[str], list[Skipped], Columns]:
     if not rows:
         raise DataError(f"{src} is empty; add a header and one row per example with its text and label")
     first_line, first = rows[0]
     header = _looks_like_header(first, text_column, label_column)
     if header:
-        names = [name.strip() for name in first]
-        text_index = _resolve_column(src, names, text_column, TEXT_COLUMN_NAMES, "text")
-        label_index = _resolve_column(src, names, label_column, LABEL_COLUMN_NAMES, "label")
-        text_index, label_index = _both_columns(src, names, text_index, label_index)
+        columns = _choose_columns(src, [name.strip() for name in first], text_column, label_column)
         data = rows[1:]
     else:
         names = [f"column {i}" for i in range(len(first))]
-        text_index = _resolve_column(src, names, text_column, (), "text")
-        label_index = _resolve_column(src, names, label_column, (), "label")
-        if text_index is None and label_index is None:
+        if text_column is None and label_column is None:
             if len(first) != 2:
                 raise _columns_error(src, [value.strip() for value in first], "text and label")
-            text_index, label_index = _guess_two_columns(src, rows)
-        text_index, label_index = _both_columns(src, names, text_index, label_index)
+            text_guess, label_guess, why = _guess_two_columns(src, rows)
+            columns = Columns(names, text_guess, label_guess, "the other column", why)
+        else:
+            columns = _choose_columns(src, names, text_column, label_column, (), ())
         data = rows
+    text_index, label_index = columns.text, columns.label
     width = len(first)
 
     items: list[str] = []
@@ -212,7 +300,8 @@ def _read_delimited(
                     f"{src}:{first_line}",
                     f"read as a header: its label '{labels[0]}' appears nowhere else "
                     "(pass --text-column and --label-column if this is wrong)",
+                    ignored=True,
                 ),
             )
             del items[0], labels[0]
-    return items, labels, skipped
+    return items, labels, skipped, columns

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from zoo_core.data.delimited import (
-    LABEL_COLUMN_NAMES,
-    TEXT_COLUMN_NAMES,
-    _both_columns,
-    _delimited_rows,
-    _lines,
-    _read_delimited,
-    _resolve_column,
-)
+from zoo_core.data.delimited import Columns, _choose_columns, _delimited_rows, _lines, _read_delimited
 from zoo_core.data.layout import TEXT_EXTENSIONS
 from zoo_core.data.types import LabelledData, Skipped
 from zoo_core.errors import DataError
@@ -36,7 +29,12 @@ def load_text_file(
 
     Columns are found by name (see ``TEXT_COLUMN_NAMES``/``LABEL_COLUMN_NAMES``) or given by
     name or 0-based index. A header-less two-column file is read as text and label, whichever
-    order. ``encoding=None`` reads UTF-8 (with or without BOM) and falls back to Latin-1.
+    order. Which columns were taken, and why, is in the result's ``notes``; a label column taken
+    for want of another (not given, not found by name) whose every value differs (an id) is refused.
+
+    ``encoding=None`` follows a byte-order mark (UTF-8, UTF-16 or UTF-32, either byte order), else
+    reads UTF-8 and falls back to Latin-1. Text that decodes to NUL characters (UTF-16 without a
+    BOM, a binary file) is a DataError naming the file and the ``--encoding`` to try.
     """
     p = Path(path)
     src = str(path)
@@ -53,6 +51,7 @@ def load_text_file(
     delimiter = _normalise_delimiter(delimiter)
     text = _read_text(p, encoding)
 
+    columns: Columns | None = None
     if label_column == FIRST_TOKEN:
         if not plain:
             raise DataError(
@@ -61,7 +60,7 @@ def load_text_file(
             )
         items, labels, skipped = _read_first_token(src, text)
     elif ext in (".jsonl", ".json"):
-        items, labels, skipped = _read_json(src, text, ext, text_column, label_column)
+        items, labels, skipped, columns = _read_json(src, text, ext, text_column, label_column)
     elif ext == ".txt" and delimiter is None:
         raise DataError(
             f"{src}: a .txt file has no columns; save it as CSV, TSV or JSONL with text and label columns, "
@@ -71,7 +70,7 @@ def load_text_file(
         if delimiter is None:
             delimiter = "\t" if ext == ".tsv" else ","
         rows = list(_delimited_rows(src, text, delimiter))
-        items, labels, skipped = _read_delimited(src, rows, delimiter, text_column, label_column)
+        items, labels, skipped, columns = _read_delimited(src, rows, delimiter, text_column, label_column)
 
     if not items:
         if skipped:
@@ -81,7 +80,11 @@ def load_text_file(
                 "check the file's format and --delimiter, --text-column, --label-column"
             )
         raise DataError(f"{src} has no data rows; add one row per example with its text and label")
-    return LabelledData("text", items, labels, src, skipped)
+    notes = []
+    if columns is not None:
+        columns.check_labels(src, labels, "" if ext in (".jsonl", ".json") else " (a name or a 0-based index)")
+        notes.append(columns.note(src))
+    return LabelledData("text", items, labels, src, skipped, notes)
 
 
 def _normalise_delimiter(delimiter: str | None) -> str | None:
@@ -91,6 +94,16 @@ def _normalise_delimiter(delimiter: str | None) -> str | None:
     if delimiter is not None and len(delimiter) != 1:
         raise DataError(f"delimiter must be one character (or '\\t' for tab), got {delimiter!r}")
     return delimiter
+
+
+#: Byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 def _read_text(p: Path, encoding: str | None) -> str:
@@ -106,15 +119,47 @@ def _read_text(p: Path, encoding: str | None) -> str:
                 f"{p}:{line}: not valid {encoding} ({error.reason} at byte {error.start}); "
                 "pass the file's real --encoding, or leave it out to try UTF-8 then Latin-1"
             ) from None
+        used = encoding
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # Latin-1 decodes any byte sequence, so this always succeeds; older datasets
-            # (TREC among them) are Latin-1.
-            text = data.decode("latin-1")
+        bom = next(((mark, name) for mark, name in _BOMS if data.startswith(mark)), None)
+        if bom is not None:
+            mark, used = bom
+            try:
+                text = data[len(mark) :].decode(used)
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{p}: starts with a {used.upper()} byte-order mark but is not valid {used} "
+                    f"({error.reason} at byte {error.start + len(mark)}); pass the file's real --encoding"
+                ) from None
+        else:
+            try:
+                text, used = data.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                # Latin-1 decodes any byte sequence, so this always succeeds; older datasets
+                # (TREC among them) are Latin-1.
+                text, used = data.decode("latin-1"), "latin-1"
     # A BOM would otherwise become part of the first column's name when an encoding was given.
-    return text.removeprefix("\ufeff")
+    text = text.removeprefix("\ufeff")
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError(
+            f"{p}:{line}: holds NUL characters when read as {used}, so it is probably {_wide_guess(data)} "
+            f"without a byte-order mark, or not a text file; pass --encoding {_wide_guess(data)}, "
+            "or save it as UTF-8"
+        )
+    return text
+
+
+def _wide_guess(data: bytes) -> str:
+    """The UTF-16/32 variant whose zero bytes fall where ``data``'s do (ASCII-heavy text)."""
+    sample = data[:4096]
+    zeros = [sample[i::4].count(0) for i in range(4)]
+    if zeros[1] and zeros[2] and zeros[3] and not zeros[0]:
+        return "utf-32-le"
+    if zeros[0] and zeros[1] and zeros[2] and not zeros[3]:
+        return "utf-32-be"
+    return "utf-16-le" if zeros[1] + zeros[3] >= zeros[0] + zeros[2] else "utf-16-be"
 
 
 def _json_value(value: Any) -> str | None:
@@ -128,7 +173,7 @@ def _json_value(value: Any) -> str | None:
 
 def _read_json(
     src: str, text: str, ext: str, text_column: Any, label_column: Any
-) -> tuple[list[str], list[str], list[Skipped]]:
+) -> tuple[list[str], list[str], list[Skipped], Columns | None]:
     skipped: list[Skipped] = []
     records: list[tuple[str, Any]] = []
     whole: Any = None
@@ -163,12 +208,9 @@ def _read_json(
                 f"{src}: no JSON objects found; write one object per line, e.g. "
                 '{"text": "great film", "label": "positive"}'
             )
-        return [], [], skipped
-    names = [str(key) for key in first]
-    text_index = _resolve_column(src, names, text_column, TEXT_COLUMN_NAMES, "text")
-    label_index = _resolve_column(src, names, label_column, LABEL_COLUMN_NAMES, "label")
-    text_index, label_index = _both_columns(src, names, text_index, label_index)
-    text_key, label_key = names[text_index], names[label_index]
+        return [], [], skipped, None
+    columns = _choose_columns(src, [str(key) for key in first], text_column, label_column)
+    text_key, label_key = columns.names[columns.text], columns.names[columns.label]
 
     items: list[str] = []
     labels: list[str] = []
@@ -189,10 +231,13 @@ def _read_json(
             skipped.append(Skipped(location, "empty text"))
         elif not label:
             skipped.append(Skipped(location, "empty label"))
+        elif "\0" in item or "\0" in label:
+            key = text_key if "\0" in item else label_key
+            skipped.append(Skipped(location, f"'{key}' holds a NUL character (\\u0000)"))
         else:
             items.append(item)
             labels.append(label)
-    return items, labels, skipped
+    return items, labels, skipped, columns
 
 
 def _read_first_token(src: str, text: str) -> tuple[list[str], list[str], list[Skipped]]:

@@ -12,6 +12,7 @@ from zoo_core.data import LabelledData, load_labelled
 from zoo_core.engine.adapters import load_trained_model
 from zoo_core.engine.backbone import to_device
 from zoo_core.engine.features import extract_features
+from zoo_core.engine.loaders import load_item
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import DataError, ZooError
 from zoo_core.metrics import classification_metrics
@@ -38,7 +39,7 @@ def predict_items(net: TransferModel, method: Any, items: Sequence[Any], *, batc
     device = next(net.parameters()).device
     out = []
     for start in range(0, len(items), batch_size):
-        batch = prep.collate([prep.load(item) for item in items[start : start + batch_size]])
+        batch = prep.collate([load_item(prep.load, item) for item in items[start : start + batch_size]])
         out.append(net(to_device(batch, device)).float())
     return torch.cat(out) if out else torch.zeros(0)
 
@@ -52,7 +53,11 @@ def evaluate(
     allow_base_mismatch: bool = False,
     data_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of stored adapter ``adapter`` on labelled ``data`` (labels must be the adapter's)."""
+    """Metrics of stored adapter ``adapter`` on labelled ``data`` (labels must be the adapter's).
+
+    Besides the metrics: ``skipped``, every item left out while reading ``data`` (``location`` and
+    ``reason``), and ``notes`` on how it was read (which columns, for a text file).
+    """
     from zoo_core.plugins import Zoo
 
     zoo = zoo or Zoo()
@@ -67,7 +72,13 @@ def evaluate(
         )
     logits = predict_items(net, method, labelled.items, batch_size=batch_size)
     metrics = classification_metrics(label_ids(labelled, label_names), logits.argmax(-1).tolist(), label_names)
-    return {"adapter": metadata["ref"], "data": str(data), "skipped": len(labelled.skipped), **metrics}
+    return {
+        "adapter": metadata["ref"],
+        "data": str(data),
+        "skipped": [s.as_dict() for s in labelled.skipped],
+        "notes": list(labelled.notes),
+        **metrics,
+    }
 
 
 def predict(
@@ -109,6 +120,13 @@ def predict(
         method.set_support(net, features, label_ids(labelled, labels), len(labels))
     items = list(inputs)
     if net.backbone.modality == "image":
+        folders = [item for item in items if Path(item).is_dir()]
+        if folders:
+            folder = Path(folders[0])
+            raise DataError(
+                f"{folder} is a folder; pass the image files in it instead, e.g. {folder / '*.jpg'} "
+                f"(the shell expands the pattern)"
+            )
         missing = [item for item in items if not Path(item).is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -1,12 +1,79 @@
-"""Datasets and DataLoaders over raw items (image paths, texts) and over cached feature tensors."""
+"""Datasets and DataLoaders over raw items (image paths, texts) and over cached feature tensors.
+
+Every item is decoded through :func:`load_item`: a file that cannot be decoded (a truncated JPEG),
+or an image above the pixel limit, is a one-line :class:`ItemLoadError` naming the file, in the
+main process and from DataLoader workers alike.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from zoo_core.data import image_header_size, max_image_pixels, pixel_limit_reason
+from zoo_core.errors import DataError
+
+
+class ItemLoadError(DataError):
+    """An item (an image file, most often) could not be decoded; the message names it.
+
+    torch re-raises an exception from a DataLoader worker as ``type(exc)(message)`` where the message
+    is "Caught ... in DataLoader worker process N. Original Traceback ..." followed by the whole
+    traceback; this class takes back its own one line from the end of that text, so the user sees
+    the same message whether the item was decoded in a worker or not.
+    """
+
+    def __init__(self, message: str = "", *args: Any):
+        if "Original Traceback" in message:
+            last = message.rstrip().rpartition("\n")[2]
+            message = last.partition(": ")[2] or " ".join(message.split())
+        super().__init__(message, *args)
+
+
+def _describe(item: Any) -> str:
+    text = os.fspath(item) if isinstance(item, (str, os.PathLike)) else repr(item)
+    text = " ".join(str(text).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def load_item(load: Callable[[Any], Any], item: Any) -> Any:
+    """``load(item)``, with PIL's pixel limit set to :func:`~zoo_core.data.max_image_pixels`; any
+    failure to decode becomes an :class:`ItemLoadError` naming the item."""
+    from PIL import Image
+
+    try:
+        limit = max_image_pixels()
+    except DataError as error:  # a bad ZOO_MAX_IMAGE_PIXELS: the same one line from a DataLoader worker
+        raise ItemLoadError(str(error)) from None
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above MAX_IMAGE_PIXELS and raises above twice that: refuse both, with our message.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = limit
+            return load(item)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        size = image_header_size(item)
+        reason = pixel_limit_reason(*size, limit) if size and limit else "image above the pixel limit"
+        raise ItemLoadError(f"{_describe(item)}: {reason}") from None
+    except FileNotFoundError:
+        raise ItemLoadError(
+            f"{_describe(item)}: no such file any more (moved or deleted after the data was read?); "
+            "put it back, or load the data again"
+        ) from None
+    except ItemLoadError:
+        raise
+    except Exception as error:  # decoders raise OSError, SyntaxError, ValueError, struct.error... on bad bytes
+        detail = " ".join(str(error).split()) or "no detail"
+        raise ItemLoadError(
+            f"{_describe(item)}: cannot decode it ({type(error).__name__}: {detail}); replace or remove the file"
+        ) from error
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 class ItemDataset(torch.utils.data.Dataset):
@@ -20,7 +87,7 @@ class ItemDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> Any:
-        loaded = self.load(self.items[index])
+        loaded = load_item(self.load, self.items[index])
         return loaded if self.labels is None else (loaded, self.labels[index])
 
 

@@ -1,4 +1,4 @@
-"""The run folder a fine-tune leaves behind: metrics, manifest, history and plots."""
+"""The run folder a fine-tune leaves behind: metrics, manifest, history, skipped items and plots."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def run_manifest(
             "num_train": len(train_data),
             "num_val": len(splits.val) if splits.val is not None else 0,
             "num_test": len(splits.test) if splits.test is not None else 0,
-            "skipped": len(splits.train.skipped),
+            "skipped": len(splits.skipped),  # listed one by one in skipped.json
             "notes": splits.notes,
         },
     }
@@ -79,8 +79,13 @@ def write_run_folder(
     *,
     eval_split: str,
     best_epoch: int,
+    skipped: list[dict[str, Any]] | None = None,
 ) -> None:
-    """metrics.json, manifest.json, history.json, learning_curves.png, confusion_matrix.png."""
+    """metrics.json, manifest.json, history.json, skipped.json, learning_curves.png, confusion_matrix.png.
+
+    ``skipped.json`` lists every item left out while reading the data (``location``, ``reason``),
+    ``[]`` when none was.
+    """
     folder.mkdir(parents=True, exist_ok=True)
 
     def dump(name: str, obj: Any) -> None:
@@ -89,6 +94,7 @@ def write_run_folder(
     dump("metrics.json", {**metrics, "eval_split": eval_split, "best_epoch": best_epoch})
     dump("manifest.json", manifest)
     dump("history.json", history)
+    dump("skipped.json", skipped or [])
     try:
         plot_learning_curves(history, folder / "learning_curves.png")
         plot_confusion(metrics["confusion_matrix"], label_names, folder / "confusion_matrix.png")

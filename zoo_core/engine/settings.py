@@ -75,6 +75,7 @@ class FinetuneResult:
     feature_seconds: float = 0.0
     is_main_process: bool = True
     model_obj: Any = field(default=None, repr=False)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # items left out of the data: location, reason
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class FinetuneResult:
             "adapter_path": self.adapter_path,
             "run_dir": self.run_dir,
             "notes": self.notes,
+            "skipped": self.skipped,
         }
 
 
