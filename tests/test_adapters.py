@@ -15,16 +15,18 @@ from zoo_core.store import AdapterStore
 from zoo_core.testing.tiny import TINY_IMAGE
 
 SAVER = """
-import sys, time
+import hashlib, sys, time
 from pathlib import Path
 from zoo_core.store import AdapterStore
 
 def write(folder):
-    (folder / "weights.bin").write_bytes(b"x" * 100000)
+    (folder / "adapter.safetensors").write_bytes(b"x" * 100000)
     if sys.argv[1] == "hang":
         Path(sys.argv[2]).write_text("writing")  # tell the test we are mid-save
         time.sleep(60)
-    return {"base_model": {"id": "tiny/x"}, "method": {"name": "full"}, "labels": ["a"]}
+    files = {"adapter.safetensors": hashlib.sha256(b"x" * 100000).hexdigest()}
+    return {"base_model": {"id": "tiny/x"}, "method": {"name": "full"}, "head": {"name": "linear"},
+            "labels": ["a"], "files": files}
 
 for _ in range(int(sys.argv[3])):
     AdapterStore().save("shared", write)

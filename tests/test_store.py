@@ -1,5 +1,6 @@
 """The adapter store: versions, atomic saves, removal, and the CLI over it."""
 
+import hashlib
 import json
 
 import pytest
@@ -11,13 +12,16 @@ from zoo_core.store import AdapterStore, parse_ref
 
 
 def _write(payload):
+    # adapter.json must be valid adapter metadata (schemas/adapter.schema.json): head and file hashes too.
     def write(folder):
-        (folder / "weights.bin").write_bytes(payload)
+        (folder / "adapter.safetensors").write_bytes(payload)
         return {
             "base_model": {"id": "tiny/x"},
             "method": {"name": "lora"},
+            "head": {"name": "linear"},
             "labels": ["a", "b"],
             "metrics": {"accuracy": 0.5},
+            "files": {"adapter.safetensors": hashlib.sha256(payload).hexdigest()},
         }
 
     return write

@@ -16,28 +16,63 @@ def adapters():
 
 
 def _adapter_row(ref) -> dict[str, Any]:
-    meta = ref.metadata()
-    metrics = meta.get("metrics", {})
-    return {
+    """One listing row; a version whose metadata is broken gets ``broken``: why (naming the file)."""
+    from zoo_core.errors import ZooError
+    from zoo_core.store import VERIFICATION_TEXT
+
+    row: dict[str, Any] = {
         "name": ref.name,
         "version": ref.version,
         "ref": str(ref),
-        "base_model": meta["base_model"]["id"],
-        "method": meta["method"]["name"],
-        "labels": meta.get("labels", []),
-        "accuracy": metrics.get("accuracy"),
-        "macro_f1": metrics.get("macro_f1"),
-        "eval_split": meta.get("eval_split"),
-        "created": meta.get("created"),
+        "base_model": None,
+        "method": None,
+        "labels": [],
+        "accuracy": None,
+        "macro_f1": None,
+        "eval_split": None,
+        "created": None,
         "path": str(ref.path),
-        "size_bytes": ref.size_bytes(),
+        "size_bytes": None,
+        "verification": None,
+        "status": None,
+        "broken": None,
     }
+    try:
+        row["size_bytes"] = ref.size_bytes()
+    except OSError:  # removed while we listed it
+        pass
+    try:
+        meta = ref.metadata()
+        verification = ref.verification(meta)
+    except ZooError as exc:
+        row["broken"] = str(exc)
+        row["status"] = "BROKEN: " + str(exc).removeprefix(f"adapter {ref} is broken: ")
+        return row
+    metrics = meta.get("metrics", {})
+    row.update(
+        base_model=meta["base_model"]["id"],
+        method=meta["method"]["name"],
+        labels=meta["labels"],
+        accuracy=metrics.get("accuracy"),
+        macro_f1=metrics.get("macro_f1"),
+        eval_split=meta.get("eval_split"),
+        created=meta.get("created"),
+        verification=verification,
+        status=VERIFICATION_TEXT[verification],
+    )
+    return row
 
 
 @adapters.command("list")
 @json_option
 def adapters_list(as_json):
-    """List stored adapters, every version.
+    """List stored adapters, every version, with whether each passed its reload check.
+
+    A version whose adapter.json is unreadable or invalid is listed as broken, with the reason
+    (in --json: "broken": "<reason>", else null); the others are listed as usual. "verification" is
+    "verified", "unverified" (its reload check never completed: loading it is refused until
+    'zoo adapters verify' passes) or "legacy" (saved before verification markers: its file hashes
+    are checked and it loads).
 
     \b
     Examples:
@@ -52,7 +87,7 @@ def adapters_list(as_json):
         return
     for row in rows:
         row["acc"] = f"{row['accuracy']:.3f}" if row["accuracy"] is not None else ""
-        row["size"] = f"{row['size_bytes'] / 1e6:.2f} MB"
+        row["size"] = f"{row['size_bytes'] / 1e6:.2f} MB" if row["size_bytes"] is not None else ""
     print_table(
         rows,
         [
@@ -62,6 +97,7 @@ def adapters_list(as_json):
             ("acc", "ACCURACY"),
             ("size", "SIZE"),
             ("created", "CREATED"),
+            ("status", "STATUS"),
         ],
     )
 
@@ -77,18 +113,55 @@ def adapters_show(adapter, as_json):
       zoo adapters show quickstart-digits
       zoo adapters show quickstart-digits@1 --json
     """
-    from zoo_core.store import AdapterStore
+    from zoo_core.store import VERIFICATION_TEXT, AdapterStore
 
     ref = AdapterStore().resolve(adapter)
     meta = ref.metadata()
+    verification = ref.verification(meta)
     if as_json:
-        emit_json({**meta, "path": str(ref.path)})
+        emit_json({**meta, "path": str(ref.path), "verification": verification})
         return
     row = _adapter_row(ref)
     for key in ("ref", "base_model", "method", "accuracy", "macro_f1", "eval_split", "created", "path", "size_bytes"):
         click.echo(f"{key}: {row[key]}")
+    click.echo(f"verification: {VERIFICATION_TEXT[verification]}")
     click.echo(f"labels: {', '.join(row['labels'])}")
     click.echo(f"method config: {json.dumps(meta['method'].get('config', {}), sort_keys=True)}")
+
+
+@adapters.command("verify")
+@click.argument("adapter")
+def adapters_verify(adapter):
+    """Run an adapter version's reload check: check its file hashes, reload it and compare its
+    predictions on its stored samples with those recorded when it was saved; mark it verified.
+
+    For a version whose save stopped before its check (shown as UNVERIFIED) or one saved before
+    verification markers. As at save time, a version that does not reproduce its predictions is
+    removed and the command fails.
+
+    \b
+    Examples:
+      zoo adapters verify quickstart-digits@2
+    """
+    from zoo_core.commands._shared import get_zoo
+    from zoo_core.engine.adapters import verify_files, verify_reload
+    from zoo_core.errors import AdapterError
+    from zoo_core.store import AdapterStore
+
+    store = AdapterStore()
+    ref = store.resolve(adapter)
+    meta = ref.metadata()
+    if ref.verification(meta) == "verified":
+        click.echo(f"{ref} is already verified")
+        return
+    verify_files(ref, meta)
+    if "samples.json" not in meta["files"]:
+        raise AdapterError(
+            f"adapter {ref} has no hashed samples.json (stored inputs and logits) to check its reload against"
+        )
+    difference = verify_reload(get_zoo(), store, str(ref))
+    store.mark_verified(ref, max_logit_difference=difference, checked_by="zoo adapters verify")
+    click.echo(f"verified {ref} (max |logit difference| {difference:.3g})")
 
 
 @adapters.command("rm")

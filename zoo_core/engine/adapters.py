@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 
 from zoo_core.engine.model import TransferModel, build_backbone, build_head
-from zoo_core.errors import AdapterError
-from zoo_core.specs import load_object
-from zoo_core.store import AdapterRef, AdapterStore
+from zoo_core.errors import AdapterError, ZooError
+from zoo_core.specs import load_spec_object
+from zoo_core.store import METADATA_FILE, AdapterRef, AdapterStore
 from zoo_core.weights import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,18 +40,52 @@ def write_adapter_files(
     return {**metadata, "files": files}
 
 
-def verify_files(ref: AdapterRef, metadata: dict[str, Any]) -> None:
-    for name, expected in metadata.get("files", {}).items():
+def verify_files(ref: AdapterRef, metadata: dict[str, Any], *, where: str | None = None) -> None:
+    """Check every file ``adapter.json`` lists against its sha256. Unlisted weights are an error, not
+    a skipped check; so is a listed path outside the adapter folder. ``where`` names the metadata's
+    source in messages (default: the version's ``adapter.json``; an archive when importing)."""
+    where = where or str(ref.path / METADATA_FILE)
+    files = metadata.get("files")
+    if not isinstance(files, dict) or not isinstance(files.get(WEIGHTS_FILE), str):
+        raise AdapterError(
+            f"adapter {ref}: {where} records no sha256 for {WEIGHTS_FILE} (its 'files'), so its weights "
+            "cannot be verified; refusing it (export it again from a store that has them, or train it again)"
+        )
+    root = ref.path.resolve()
+    for name, expected in files.items():
         path = ref.path / name
+        if not isinstance(expected, str) or not path.resolve().is_relative_to(root) or path.resolve() == root:
+            raise AdapterError(f"adapter {ref}: {where} lists {name!r}, which is not a file inside the adapter folder")
         if not path.is_file():
-            raise AdapterError(f"adapter {ref} is missing {name} (in {ref.path})")
+            raise AdapterError(f"adapter {ref} is missing {name} (in {ref.path}; listed in {where})")
         actual = sha256_file(path)
         if actual != expected:
             raise AdapterError(
-                f"adapter {ref}: {name} is corrupt (sha256 {actual[:16]}..., recorded {expected[:16]}...)"
+                f"adapter {ref}: {name} is corrupt (sha256 {actual[:16]}..., recorded {expected[:16]}... in {where})"
             )
 
 
+_Load = TypeVar("_Load", bound=Callable[..., Any])
+
+
+def _naming_the_adapter(load: _Load) -> _Load:
+    """Every user error while loading adapter ``ref`` names it (an unknown base model, head or
+    method, bad options, missing weights): one line the user can act on."""
+    import functools
+
+    @functools.wraps(load)
+    def wrapper(zoo: Zoo, ref: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return load(zoo, ref, *args, **kwargs)
+        except ZooError as exc:
+            if str(ref) not in str(exc):
+                exc.args = (f"adapter {ref}: {exc}",)
+            raise
+
+    return cast(_Load, wrapper)
+
+
+@_naming_the_adapter
 def load_trained_model(
     zoo: Zoo,
     ref: str,
@@ -59,23 +93,37 @@ def load_trained_model(
     store: AdapterStore | None = None,
     allow_base_mismatch: bool = False,
     offline: bool | None = None,
+    allow_unverified: bool = False,
 ) -> tuple[TransferModel, Any, dict[str, Any]]:
     """Rebuild (model, method, metadata) for adapter ``ref`` (``name`` or ``name@N``).
 
     The base model's weights must have the sha256 recorded at training time, or loading is
     refused (``allow_base_mismatch`` overrides), so an adapter never lands silently on other weights.
+    Every file is checked against the sha256 in ``adapter.json`` (weights without one are refused),
+    and a version whose reload check never completed is refused unless ``allow_unverified`` (which
+    only that check itself passes); versions saved before verification markers load.
     """
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     store = store or AdapterStore()
     adapter = store.resolve(ref)
     metadata = adapter.metadata()
     verify_files(adapter, metadata)
+    if not allow_unverified:
+        adapter.require_verified(metadata)
+    source = adapter.path / METADATA_FILE
     base = metadata["base_model"]
     entry = zoo.catalog.get(base["id"])
-    backbone = build_backbone(
-        zoo, entry, pretrained=base.get("weights_sha256") is not None, offline=offline, **base.get("options", {})
-    )
+    try:
+        backbone = build_backbone(
+            zoo, entry, pretrained=base.get("weights_sha256") is not None, offline=offline, **base.get("options", {})
+        )
+    except (TypeError, ValueError) as exc:
+        raise AdapterError(
+            f"adapter {adapter}: the {entry.family} backbone refuses base_model.options "
+            f"{json.dumps(base.get('options', {}))[:200]} from {source}: {' '.join(str(exc).split())[:200]}"
+        ) from None
     if base.get("weights_sha256") != backbone.weights_sha256 and not allow_base_mismatch:
         raise AdapterError(
             f"adapter {adapter} was trained on {base['id']} with weights sha256 "
@@ -85,20 +133,41 @@ def load_trained_model(
         )
     if not backbone.use_features(base.get("features", "last")):
         raise AdapterError(
-            f"adapter {adapter} needs '{base['features']}' features, which {entry.family} "
+            f"adapter {adapter} needs '{base.get('features', 'last')}' features, which {entry.family} "
             "backbones here cannot give (is the family plugin older than the adapter?)"
         )
     head_cfg = metadata["head"]
-    head = build_head(
-        zoo, head_cfg["name"], backbone.num_features, len(metadata["labels"]), **head_cfg.get("options", {})
-    )
+    try:
+        head = build_head(
+            zoo, head_cfg["name"], backbone.num_features, len(metadata["labels"]), **head_cfg.get("options", {})
+        )
+    except (TypeError, ValueError) as exc:
+        raise AdapterError(
+            f"adapter {adapter}: head '{head_cfg['name']}' refuses head.options "
+            f"{json.dumps(head_cfg.get('options', {}))[:200]} from {source}: {' '.join(str(exc).split())[:200]}"
+        ) from None
     model = TransferModel(backbone, head)
     method_cfg = metadata["method"]
-    method_class = load_object(zoo.get("methods", method_cfg["name"]).factory)
+    method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
     # Options the method no longer declares are dropped: the method's code reads none but its own.
     known = {f.name for f in dataclasses.fields(method_class.Options)}
     method = method_class(**{k: v for k, v in method_cfg.get("config", {}).items() if k in known})
     method.prepare(model)
+    # Shapes first (the safetensors header only): labels that do not match the stored head, or
+    # options that built other layers, get one line rather than load_state_dict's size-mismatch dump.
+    needed = {key: list(value.shape) for key, value in model.state_dict().items()}
+    try:
+        with safe_open(str(adapter.path / WEIGHTS_FILE), framework="pt") as handle:
+            stored = {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except Exception as exc:  # safetensors raises its own SafetensorError for a bad header
+        raise AdapterError(f"adapter {adapter}: {WEIGHTS_FILE} is not a readable safetensors file: {exc}") from None
+    for key in sorted(stored):
+        if key in needed and stored[key] != needed[key]:
+            raise AdapterError(
+                f"adapter {adapter}: {WEIGHTS_FILE} holds {key} of shape {stored[key]}, but the model {source} "
+                f"describes ({len(metadata['labels'])} labels, head '{head_cfg['name']}', method "
+                f"'{method_cfg['name']}') needs {needed[key]}: the metadata does not belong to these weights"
+            )
     state = load_file(str(adapter.path / WEIGHTS_FILE))
     try:
         method.load_adapter_state(model, state)
@@ -225,12 +294,15 @@ def save_adapter(
     offline: bool | None = None,
 ) -> AdapterRef:
     """Store ``model``'s adapter as a new version of ``name``, then reload it and check that it
-    reproduces its predictions on ``samples`` (:func:`verify_reload`)."""
+    reproduces its predictions on ``samples`` (:func:`verify_reload`). Only then is the version
+    marked verified (``verified.json``, written last): a process that dies between the rename and
+    the check leaves a version that listings show, and loading refuses, as unverified."""
     from zoo_core.engine.inference import predict_items
 
     state = method.adapter_state(model)
     expected = predict_items(model, method, samples)
     modality = model.backbone.modality
+    metadata = {**metadata, "verification": "marker"}  # verified once verified.json exists, not before
 
     def write(tmp: Path) -> dict[str, Any]:
         write_samples(tmp, samples, expected, modality)
@@ -238,7 +310,8 @@ def save_adapter(
 
     store = AdapterStore()
     ref = store.save(name, write)
-    verify_reload(zoo, store, str(ref), offline=offline)
+    difference = verify_reload(zoo, store, str(ref), offline=offline)
+    store.mark_verified(ref, max_logit_difference=difference, samples=len(samples))
     return ref
 
 
@@ -255,7 +328,7 @@ def verify_reload(zoo: Zoo, store: AdapterStore, ref: str, *, offline: bool | No
     expected = torch.tensor(samples["logits"])
     if not items:
         return 0.0
-    net, method, _ = load_trained_model(zoo, ref, store=store, offline=offline)
+    net, method, _ = load_trained_model(zoo, ref, store=store, offline=offline, allow_unverified=True)
     actual = predict_items(net, method, items)
     difference = float((actual - expected).abs().max())
     if not torch.allclose(actual, expected, atol=atol, rtol=1e-4):

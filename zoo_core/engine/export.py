@@ -12,7 +12,7 @@ from typing import Any
 from zoo_core.engine.adapters import WEIGHTS_FILE, verify_files
 from zoo_core.errors import AdapterError
 from zoo_core.paths import offline_mode
-from zoo_core.store import METADATA_FILE, AdapterStore
+from zoo_core.store import METADATA_FILE, AdapterRef, AdapterStore, read_metadata
 
 PEFT_METHODS = {"lora"}
 HEAD_FILE = "zoo_head.safetensors"
@@ -32,6 +32,7 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
     adapter = store.resolve(ref)
     metadata = adapter.metadata()
     verify_files(adapter, metadata)
+    adapter.require_verified(metadata)
     method = metadata["method"]
     if method["name"] not in PEFT_METHODS:
         raise AdapterError(
@@ -50,6 +51,8 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
     if not peft_state:
         raise AdapterError(f"adapter {adapter} has no LoRA tensors to export")
     config = method.get("config", {})
+    if not isinstance(config.get("target_modules"), list):
+        raise AdapterError(f"adapter {adapter}: its {METADATA_FILE} records no LoRA target_modules to export")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     LoraConfig(
@@ -82,7 +85,9 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
 
 
 def export_archive(ref: str, out: str | Path, *, store: AdapterStore | None = None) -> Path:
-    """A ``.tar.gz`` of the adapter folder (every file, hashes included) for ``zoo adapters import``."""
+    """A ``.tar.gz`` of the adapter folder (every file, hashes included) for ``zoo adapters import``.
+
+    Its verification marker goes with it: the imported copy is verified exactly when this one is."""
     store = store or AdapterStore()
     adapter = store.resolve(ref)
     verify_files(adapter, adapter.metadata())
@@ -95,27 +100,31 @@ def export_archive(ref: str, out: str | Path, *, store: AdapterStore | None = No
     return out
 
 
-def import_archive(path: str | Path, *, name: str | None = None, store: AdapterStore | None = None):
-    """Add an archive made by :func:`export_archive` to the store as a new version (hashes checked)."""
-    from zoo_core.store import AdapterRef
+def import_archive(path: str | Path, *, name: str | None = None, store: AdapterStore | None = None) -> AdapterRef:
+    """Add an archive made by :func:`export_archive` to the store as a new version.
 
+    Its ``adapter.json`` is checked against the schema (every path it lists must stay inside the
+    adapter folder; the weights must be listed) and every listed file against its sha256 before
+    anything is stored; any problem is one :class:`AdapterError` line naming the archive."""
     store = store or AdapterStore()
     path = Path(path)
     if not path.is_file():
         raise AdapterError(f"{path}: no such archive")
+    hint = " (export it again with 'zoo adapters export NAME --format archive')"
     with tempfile.TemporaryDirectory() as tmp:
         try:
             with tarfile.open(path, "r:*") as archive:
                 archive.extractall(tmp, filter="data")  # refuses absolute paths and links outside
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, OSError, ValueError) as exc:
             raise AdapterError(f"{path} is not a readable adapter archive: {exc}") from None
         folders = [p for p in Path(tmp).iterdir() if p.is_dir()]
         if len(folders) != 1 or not (folders[0] / METADATA_FILE).is_file():
             raise AdapterError(f"{path} does not hold one adapter folder with {METADATA_FILE}")
         source = folders[0]
-        metadata = json.loads((source / METADATA_FILE).read_text())
-        verify_files(AdapterRef(metadata.get("name", source.name), metadata.get("version", 0), source), metadata)
-        target = name or metadata.get("name") or source.name
+        where = f"{path} ({source.name}/{METADATA_FILE})"
+        metadata = read_metadata(source / METADATA_FILE, where, hint)
+        verify_files(AdapterRef(metadata["name"], metadata["version"], source), metadata, where=where)
+        target = name or metadata["name"]
 
         def write(folder: Path) -> dict[str, Any]:
             for item in source.iterdir():
