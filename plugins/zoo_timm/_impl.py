@@ -13,6 +13,7 @@ from torchvision import transforms
 from zoo_core.engine.backbone import Backbone, Preprocessor
 from zoo_core.errors import WeightsError
 from zoo_core.specs import load_object
+from zoo_core.weights import load_state_dict, weights_error
 
 _INTERPOLATION = {
     "bilinear": transforms.InterpolationMode.BILINEAR,
@@ -114,15 +115,9 @@ class TimmBackbone(Backbone):
         return names
 
 
-def _load_state(path, fmt: str) -> dict[str, torch.Tensor]:
-    if fmt == "safetensors" or str(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return state
+def _load_state(path, fmt: str, entry: Any = None) -> dict[str, torch.Tensor]:
+    """Plain tensors only; a refused file is one WeightsError naming it, ``entry`` and the reason."""
+    return load_state_dict(path, fmt, entry=entry)
 
 
 def create_backbone(
@@ -143,20 +138,35 @@ def create_backbone(
     if pretrained:
         if weights is None:
             raise WeightsError(f"no weights resolved for '{entry.id}'")
-        state = _load_state(weights.file, weights.format)
-        converter = weights.source.get("converter")
-        if converter:
-            state = load_object(converter)(state, entry.arch)
+        state = _load_state(weights.file, weights.format, entry)
+        if weights.source.get("converter"):
+            # weights.converter: the import string the family registered under the catalog's name.
+            if not weights.converter:
+                raise WeightsError(
+                    f"'{entry.id}' needs key converter '{weights.source['converter']}', which was not looked up: "
+                    "build it with zoo_core.engine.model.build_backbone"
+                )
+            try:
+                state = load_object(weights.converter)(state, entry.arch)
+            except ValueError as exc:  # the converter's own check: counts or shapes do not pair
+                raise weights_error(weights.file, entry, f"it does not fit {entry.arch}: {exc}") from exc
         head_keys = {
             k for k in state if k.split(".")[0] in {"fc", "classifier", "head"} and k not in model.state_dict()
         }
         source_head = _source_head({k: state[k] for k in head_keys}, entry)
         state = {k: v for k, v in state.items() if k not in head_keys}
-        result = model.load_state_dict(state, strict=False)
+        try:
+            result = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # size mismatches: torch lists them over several lines
+            raise weights_error(
+                weights.file, entry, f"it does not fit {entry.arch}: {' '.join(str(exc).split())[:300]}"
+            ) from exc
         if result.missing_keys or result.unexpected_keys:
-            raise WeightsError(
-                f"weights {weights.file} do not fit {entry.arch}: missing {result.missing_keys[:3]}, "
-                f"unexpected {result.unexpected_keys[:3]}"
+            raise weights_error(
+                weights.file,
+                entry,
+                f"it does not fit {entry.arch}: missing {result.missing_keys[:3]}, "
+                f"unexpected {result.unexpected_keys[:3]}",
             )
     input_cfg = dict(entry.input or _DEFAULT_INPUT)
     if image_size:

@@ -9,7 +9,7 @@ from torch import nn
 
 from zoo_core.engine.backbone import Backbone
 from zoo_core.errors import WeightsError
-from zoo_core.specs import load_object
+from zoo_core.specs import load_spec_object
 
 
 class TransferModel(nn.Module):
@@ -38,11 +38,12 @@ def build_backbone(
     spec = zoo.get("backbones", entry.family)
     weights = None
     try:
-        weights = resolve_weights(entry, zoo.weight_sources, offline=offline)
+        # A converter name the family does not register is a CatalogError, raised even for random weights.
+        weights = resolve_weights(entry, zoo.weight_sources, offline=offline, converters=spec.converters)
     except WeightsError:
         if pretrained:
             raise
-    factory = load_object(spec.factory)
+    factory = load_spec_object(spec)
     backbone = factory(entry, weights, pretrained=pretrained, **options)
     backbone.weights_sha256 = weights.sha256 if (weights is not None and pretrained) else None
     return backbone
@@ -50,4 +51,4 @@ def build_backbone(
 
 def build_head(zoo, name: str, in_features: int, num_classes: int, **options: Any) -> nn.Module:
     spec = zoo.get("heads", name)
-    return load_object(spec.factory)(in_features, num_classes, **options)
+    return load_spec_object(spec)(in_features, num_classes, **options)

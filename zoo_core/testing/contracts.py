@@ -11,7 +11,7 @@ import torch
 from zoo_core.engine.method import AdaptationMethod
 from zoo_core.engine.model import TransferModel, build_backbone, build_head
 from zoo_core.options import TRAIN_SETTINGS, coerce_options
-from zoo_core.specs import load_object
+from zoo_core.specs import load_spec_object
 
 
 def sample_batch(backbone, n: int = 4, seed: int = 0) -> Any:
@@ -66,7 +66,7 @@ def build_prepared(zoo, model: str, method: str, num_classes: int = 3, seed: int
     # What the pipeline passes: every default that is not a training setting, then the caller's options.
     config = {k: v for k, v in spec.defaults.items() if k not in TRAIN_SETTINGS}
     config.update(options)
-    adaptation = load_object(spec.factory)(**config)
+    adaptation = load_spec_object(spec)(**config)
     adaptation.prepare(net)
     return net, adaptation, spec
 
@@ -230,7 +230,7 @@ def check_scorer(zoo, name: str) -> None:
     import numpy as np
 
     spec = zoo.get("scorers", name)
-    scorer = load_object(spec.factory)()
+    scorer = load_spec_object(spec)()
     rng = np.random.RandomState(0)
     labels = np.repeat(np.arange(4), 30)
     noise = rng.randn(len(labels), 12)
