@@ -24,6 +24,7 @@ from zoo_core.commands._shared import (  # re-exported: plugins and tests import
 )
 from zoo_core.commands.adapters import adapters
 from zoo_core.commands.catalog import models, tasks
+from zoo_core.commands.catalog_admin import catalog_group
 from zoo_core.commands.methods import methods
 from zoo_core.commands.plugins import install, plugins, uninstall
 from zoo_core.commands.recommend import recommend
@@ -85,11 +86,40 @@ class RootGroup(ZooGroup):
         except ZooError as exc:
             click.echo(f"zoo: {exc}", err=True)
             return
+        from zoo_core.plugins import PLUGIN_FAILURES
+
+        builtins = set(self.commands)
+        added_by: dict[str, str] = {}  # command name -> the plugin that added it
+        # In load order: on a clash between two plugins, the one loaded first keeps the name.
         for impl in zoo.pm.hook.register_commands.get_hookimpls():
+            plugin = impl.plugin_name
+            before = dict(self.commands)
             try:
                 impl.function(cli=self)
-            except Exception as exc:
-                zoo.pm.plugin_failed(impl.plugin_name, exc, "add its commands")
+            except PLUGIN_FAILURES as exc:
+                self._restore(before, {})  # a failing plugin's partial additions are dropped
+                zoo.pm.plugin_failed(plugin, exc, "add its commands")
+                continue
+            new = {name: command for name, command in self.commands.items() if name not in before}
+            touched = sorted(name for name, command in before.items() if self.commands.get(name) is not command)
+            removed = {name for name in touched if name not in self.commands}
+            self._restore(before, new)
+            added_by.update(dict.fromkeys(new, plugin))
+            for name in touched:
+                owner = "a built-in zoo command" if name in builtins else f"added by plugin '{added_by.get(name)}'"
+                zoo.pm.refuse(
+                    f"plugin '{plugin}' adds a command '{name}', which is {owner}; that one stays and the plugin's "
+                    f"is not added. Rename the plugin's command, or block it with ZOO_BLOCK_PLUGINS={plugin}"
+                    if name not in removed
+                    else f"plugin '{plugin}' removes the command '{name}', which is {owner}; it was put back. "
+                    f"Block the plugin with ZOO_BLOCK_PLUGINS={plugin}"
+                )
+
+    def _restore(self, before: dict[str, click.Command], new: dict[str, click.Command]) -> None:
+        """Put back the commands as they were in ``before``, plus the ``new`` ones."""
+        self.commands.clear()
+        self.commands.update(before)
+        self.commands.update(new)
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,6 +157,7 @@ cli.add_command(predict)
 cli.add_command(quickstart)
 cli.add_command(recommend)
 cli.add_command(adapters)
+cli.add_command(catalog_group)
 
 
 def main(argv: list[str] | None = None) -> None:

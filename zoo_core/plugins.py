@@ -12,13 +12,18 @@ Environment variables:
 ``ZOO_STRICT_PLUGINS=1``
     a plugin that fails to load or to register re-raises instead of being skipped.
 ``ZOO_TRACE_PLUGINS=1``
-    print each plugin loaded and each hook call to stderr.
+    print each plugin loaded (with the time its import took) and each hook call to stderr.
+
+Whatever happens, a plugin is charged alone and in one line that names it: an import or a hook
+that raises (``SystemExit`` included), an import slower than :data:`SLOW_IMPORT_SECONDS`, two
+distributions giving one entry-point name (both load; the second under ``distribution:name``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -35,6 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover - the catalog and specs are imported where
     from zoo_core.specs import BackboneSpec, HeadSpec, MethodSpec, ScorerSpec, TaskSpec, WeightsSourceSpec
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+
+#: A plugin whose import takes longer than this (seconds) gets a warning: every command waits for it.
+SLOW_IMPORT_SECONDS = 1.0
+
+#: What a plugin's code may raise and still be charged alone: ``SystemExit`` too (a plugin calling
+#: ``sys.exit`` must not end every command), but not ``KeyboardInterrupt``.
+PLUGIN_FAILURES = (Exception, SystemExit)
 
 # The kinds of things plugins register: hook name -> attribute that holds the unique key.
 SPEC_HOOKS: dict[str, str] = {
@@ -113,6 +125,12 @@ class ZooPluginManager(pluggy.PluginManager):
         hooks = [caller.name for caller in self.get_hookcallers(plugin) or []]
         self.info[name] = PluginInfo(name=name, module=module, distribution=distribution, version=version, hooks=hooks)
 
+    def refuse(self, message: str) -> None:
+        """Report something a plugin did that zoo refused (a clash): one line, or an error in strict mode."""
+        if self.strict:
+            raise PluginError(message)
+        self.warn(message)
+
     def plugin_failed(self, name: str, error: BaseException, action: str) -> None:
         """Record and report a plugin failure in one line, or re-raise in strict mode."""
         info = self.info.setdefault(name, PluginInfo(name=name, module="?"))
@@ -130,12 +148,68 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+@dataclass
+class _Candidate:
+    """An entry point about to be loaded, under the plugin name it gets here."""
+
+    name: str
+    ep: metadata.EntryPoint
+    distribution: str | None
+    version: str | None
+    clash_with: _Candidate | None = None  # the entry point that kept the plain name
+
+
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    return (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
+
+
+def _plan(entry_points: Iterable[metadata.EntryPoint]) -> list[_Candidate]:
+    """Give every entry point a unique plugin name.
+
+    Two distributions giving one entry-point name must not hide each other: the first keeps the
+    name and the others load as ``distribution:name``. First means zoo's own distribution (the one
+    that ships ``zoo_core``), then distributions in name order, never the order in which the file
+    system happens to list them. One distribution seen twice (an editable and a regular install)
+    loads once.
+    """
+    eps = [(ep, *_dist_of(ep)) for ep in entry_points]
+    first_party = {dist for ep, dist, _ in eps if ep.value.split(":")[0].split(".")[0] == "zoo_core"}
+    eps.sort(key=lambda item: (item[0].name, item[1] not in first_party, item[1] or "", item[0].value))
+    plan: list[_Candidate] = []
+    holder: dict[str, _Candidate] = {}
+    for ep, dist_name, version in eps:
+        first = holder.get(ep.name)
+        if first is None:
+            holder[ep.name] = candidate = _Candidate(ep.name, ep, dist_name, version)
+        elif first.distribution == dist_name:
+            continue  # the same distribution installed twice: loading both would register everything twice
+        else:
+            qualifier = dist_name or ep.value
+            candidate = _Candidate(f"{qualifier}:{ep.name}", ep, dist_name, version, clash_with=first)
+        plan.append(candidate)
+    return plan
+
+
+def _clash_message(candidate: _Candidate) -> str:
+    first = candidate.clash_with
+    assert first is not None
+    return (
+        f"plugin name '{first.name}' is given by two distributions, {first.distribution} ({first.ep.value}) "
+        f"and {candidate.distribution} ({candidate.ep.value}); both are loaded, the second as '{candidate.name}'. "
+        f"Block it with ZOO_BLOCK_PLUGINS={candidate.name} if it is not wanted, "
+        "or ask its author to rename the entry point."
+    )
+
+
 def make_plugin_manager(
     *,
     load_entry_points: bool = True,
     plugins: Iterable[tuple[str, object]] = (),
     environ: Mapping[str, str] | None = None,
     stderr: TextIO | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    slow_import_seconds: float | None = None,
 ) -> ZooPluginManager:
     """Build a fresh plugin manager.
 
@@ -144,12 +218,16 @@ def make_plugin_manager(
     :param plugins: extra ``(name, module_or_object)`` pairs to register (tests use this).
     :param environ: the environment to read ``ZOO_*`` settings from (default ``os.environ``).
     :param stderr: where warnings and traces go (default ``sys.stderr``).
+    :param clock: times each plugin's import (seconds; tests pass a fake one).
+    :param slow_import_seconds: warn about a plugin whose import takes longer (default
+        :data:`SLOW_IMPORT_SECONDS`).
     """
     environ = os.environ if environ is None else environ
     pm = ZooPluginManager(environ=environ, stderr=stderr or sys.stderr)
     blocked = _names(environ.get("ZOO_BLOCK_PLUGINS")) or set()
     allowed = _names(environ.get("ZOO_LOAD_PLUGINS"))
     trace = _truthy(environ.get("ZOO_TRACE_PLUGINS"))
+    slow = SLOW_IMPORT_SECONDS if slow_import_seconds is None else slow_import_seconds
 
     def admitted(name: str, dist_name: str | None) -> str:
         names = {name} | ({dist_name} if dist_name else set())
@@ -160,31 +238,33 @@ def make_plugin_manager(
         return "loaded"
 
     if load_entry_points:
-        seen: set[str] = set()
-        for ep in sorted(_entry_points(), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
-            if ep.name in seen:
-                # The same entry point seen twice means two installs of one distribution (e.g. an
-                # editable and a regular one); loading both would register everything twice.
-                continue
-            seen.add(ep.name)
-            status = admitted(ep.name, dist_name)
+        for candidate in _plan(_entry_points()):
+            name, ep, dist_name, version = candidate.name, candidate.ep, candidate.distribution, candidate.version
+            status = admitted(name, dist_name)
             if status != "loaded":
-                pm.info[ep.name] = PluginInfo(
-                    name=ep.name, module=ep.value, distribution=dist_name, version=version, status=status
+                pm.info[name] = PluginInfo(
+                    name=name, module=ep.value, distribution=dist_name, version=version, status=status
                 )
                 continue
+            if candidate.clash_with is not None:
+                pm.refuse(_clash_message(candidate))
+            started = clock()
             try:
                 plugin = ep.load()
-                pm.add_plugin(plugin, ep.name, distribution=dist_name, version=version)
-            except Exception as exc:
-                pm.info[ep.name] = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name, version=version)
-                pm.plugin_failed(ep.name, exc, "load")
+                elapsed = clock() - started
+                pm.add_plugin(plugin, name, distribution=dist_name, version=version)
+            except PLUGIN_FAILURES as exc:
+                pm.info[name] = PluginInfo(name=name, module=ep.value, distribution=dist_name, version=version)
+                pm.plugin_failed(name, exc, "load")
                 continue
             if trace:
-                pm.warn(f"loaded plugin '{ep.name}' from {ep.value} ({dist_name} {version})")
+                pm.warn(f"loaded plugin '{name}' from {ep.value} ({dist_name} {version}) in {elapsed:.3f} s")
+            if elapsed > slow:
+                pm.warn(
+                    f"plugin '{name}' took {elapsed:.1f} s to import, and every zoo command waits for it; "
+                    f"block it with ZOO_BLOCK_PLUGINS={name} if you do not need it, "
+                    "or ask its author to import heavy modules only when they are used"
+                )
 
     for name, plugin in plugins:
         status = admitted(name, None)
@@ -217,8 +297,9 @@ def collect(pm: ZooPluginManager, hook_name: str) -> dict[str, Any]:
     """
     key_attr = SPEC_HOOKS[hook_name]
     specs: dict[str, Any] = {}
-    # Reverse pluggy's LIFO order so that registration follows plugin load order (stable output).
-    for plugin_name, function, argnames in reversed(_impls_by_plugin(pm, hook_name)):
+    # In plugin load order (pluggy lists implementations so; it *calls* them in reverse): on a
+    # duplicate, the plugin loaded later is the one the error suggests blocking.
+    for plugin_name, function, argnames in _impls_by_plugin(pm, hook_name):
         registered: list[Any] = []
 
         def register(spec: Any, _into: list[Any] = registered) -> None:
@@ -226,7 +307,7 @@ def collect(pm: ZooPluginManager, hook_name: str) -> dict[str, Any]:
 
         try:
             function(**dict.fromkeys(argnames, register))
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             pm.plugin_failed(plugin_name, exc, f"run {hook_name}")
             continue
         for spec in registered:
@@ -284,14 +365,20 @@ class Zoo:
         if "catalog" not in self._cache:
             from zoo_core.catalog import load_catalog
 
-            self._cache["catalog"] = load_catalog(self._catalog_files())
+            # Families are known here, so a catalog naming a converter its family lacks fails on load.
+            self._cache["catalog"] = load_catalog(self._catalog_files(), families=self.backbones)
         return self._cache["catalog"]
 
     def _catalog_files(self) -> list[tuple[str, str]]:
         from zoo_core.catalog import BUILTIN_CATALOG
+        from zoo_core.paths import zoo_home
 
         files = [(str(BUILTIN_CATALOG), "zoo_core")]
         files += [(spec.path, spec.plugin) for spec in self._specs("register_catalogs").values()]
+        # The user's own catalog (what `zoo catalog add-hf` writes by default), read when it exists.
+        user_catalog = zoo_home() / "catalog.json"
+        if user_catalog.is_file() and str(user_catalog) not in self.extra_catalog_paths:
+            files.append((str(user_catalog), "user catalog"))
         for path in _names_ordered(self.pm.environ.get("ZOO_CATALOG", ""), sep=os.pathsep):
             files.append((path, "ZOO_CATALOG"))
         files += [(path, "--catalog") for path in self.extra_catalog_paths]

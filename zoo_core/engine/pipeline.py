@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from zoo_core.data import DataSplits, LabelledData, load_splits, take_shots
+from zoo_core.data import DataSplits, LabelledData, load_splits, skipped_summary, take_shots
 from zoo_core.engine.adapters import VERIFY_SAMPLES, adapter_metadata, save_adapter
 from zoo_core.engine.features import extract_features
 from zoo_core.engine.inference import evaluate, label_ids, predict, predict_items
@@ -32,7 +32,7 @@ from zoo_core.engine.settings import (
 from zoo_core.engine.train import TrainConfig, Trainer, TrainResult, make_accelerator, predict_logits, seed_everything
 from zoo_core.errors import DataError, ZooError
 from zoo_core.metrics import classification_metrics
-from zoo_core.specs import load_object
+from zoo_core.specs import load_spec_object
 from zoo_core.store import check_adapter_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,6 +114,12 @@ def prepare(
         train_config.num_workers = default_workers(entry.modality)
     if config.save and config.name is not None:
         check_adapter_name(config.name)
+    if config.shots is not None and config.shots < 1:
+        raise ZooError(f"--shots must be at least 1 (examples per class), got {config.shots}")
+    if not 0 < config.val_fraction < 1:
+        raise ZooError(
+            f"val_fraction must be between 0 and 1 (a share of the training data), got {config.val_fraction}"
+        )
     splits = (
         data
         if isinstance(data, DataSplits)
@@ -133,6 +139,8 @@ def prepare(
             f"pick a {kind} model (zoo models list --modality {kind})"
         )
     notes = list(splits.notes)
+    if splits.skipped:  # nothing is left out in silence: stderr on the CLI, skipped.json in the run folder
+        log(skipped_summary(splits.skipped, full_list="--json output and the run folder's skipped.json"))
     train_data = splits.train
     if config.shots:
         train_data = train_data.subset(take_shots(train_data.labels, config.shots, config.seed))
@@ -141,7 +149,11 @@ def prepare(
         )
     eval_data, eval_split = (splits.test, "test") if splits.test is not None else (splits.val, "validation")
     if eval_data is None:
-        raise DataError("no validation or test data to evaluate on: give --val or --test, or more examples per class")
+        why = next((note for note in splits.notes if note.startswith("validation:")), "validation: none")
+        raise DataError(
+            f"no validation or test data to evaluate on ({splits.train.source}: {why}); "
+            "give --val or --test, or more examples per class"
+        )
     if eval_split == "validation":
         notes.append(
             "evaluated on the validation split, which also chose the best epoch (optimistic); "
@@ -152,7 +164,7 @@ def prepare(
     backbone = build_backbone(
         zoo, entry, pretrained=config.pretrained, offline=config.offline, **config.backbone_options
     )
-    method = load_object(spec.factory)(**options)
+    method = load_spec_object(spec)(**options)
     wanted = method.backbone_features()
     if not backbone.use_features(wanted):
         notes.append(f"{entry.family} backbones cannot give '{wanted}' features; the pooled final features were used")
@@ -303,6 +315,7 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
         config.seed,
         config.pretrained,
     )
+    outcome.skipped = [s.as_dict() for s in run.splits.skipped]
     if config.save or config.run_dir:
         folder = Path(config.run_dir or default_run_folder(config.name or entry.short_name, config.method))
         write_run_folder(
@@ -313,6 +326,7 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
             run.label_names,
             eval_split=outcome.eval_split,
             best_epoch=outcome.best_epoch,
+            skipped=outcome.skipped,
         )
         outcome.run_dir = str(folder)
     if not config.save:
