@@ -1,7 +1,18 @@
 """The model catalog: load and validate registry.json (and plugin or user catalogs), search it.
 
-Every catalog file is checked against ``schemas/catalog.schema.json``. Errors name the file and the
-problem in one line (with JSON line and column for syntax errors, the JSON path for schema errors).
+Every catalog file is checked against ``schemas/catalog.schema.json``, with one exception: the
+catalogs the project ships and validates in its own tests, i.e. the built-in ``registry.json`` and a
+plugin's catalog that names its generator (top-level ``generated_by``, e.g. the timm plugin's ~1,800
+entries written by ``scripts/build_timm_catalog.py``), are checked on load only against the structure
+that the loader and the listings rely on (:func:`check_structure`: every key known, every value of
+the type, enum and range its readers expect). That costs milliseconds where the schema costs seconds
+over ~2,000 entries (and the jsonschema import) on every start. User catalogs (``--catalog``,
+``ZOO_CATALOG``) are always checked in full, whatever they declare. Errors name the file and the
+problem in one line (with JSON line and column for syntax errors, the JSON path for schema and
+structure errors).
+Whatever a file holds (any bytes, encoding or structure), reading it either loads it exactly or
+raises :class:`CatalogError`. A weights source names its key converter by the name the model's family
+registers (``BackboneSpec.converters``), never by import string: :func:`check_converter`.
 """
 
 from __future__ import annotations
@@ -9,8 +20,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +30,8 @@ from zoo_core.errors import CatalogError, NotFoundError, ZooError
 
 BUILTIN_CATALOG = Path(__file__).with_name("registry.json")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "catalog.schema.json"
+#: Origins (the second item of ``load_catalog``'s pairs) of catalogs the user names: always fully checked.
+USER_ORIGINS = frozenset({"ZOO_CATALOG", "--catalog"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,9 @@ class ModelEntry:
     input: dict[str, Any] | None = None
     text: dict[str, Any] | None = None
     source_head: dict[str, Any] | None = None
+    top5: float | None = None
+    gmacs: float | None = None
+    infer_samples_per_sec: float | None = None
     catalog_file: str = field(default="", compare=False)
 
     @property
@@ -51,11 +67,28 @@ class ModelEntry:
         return self.aliases[0] if self.aliases else self.id
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Every field, as plain JSON-like data (a deep copy: the caller may change it)."""
+        data = dict(self.__dict__)  # the fields, in order (a plain dataclass: no __slots__)
         data["aliases"] = list(self.aliases)
         data["tasks"] = list(self.tasks)
-        data["weights"] = [dict(w) for w in self.weights]
+        data["weights"] = [_copied(w) for w in self.weights]
+        for name in _NESTED_FIELDS:
+            if data[name] is not None:
+                data[name] = _copied(data[name])
         return data
+
+
+_NESTED_FIELDS = ("input", "text", "source_head", "metric")  # the other fields hold scalars or tuples
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, tuples as lists), as ``dataclasses.asdict`` would
+    make, at a fraction of its cost over ~2,000 entries."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copied(v) for v in value]
+    return value
 
 
 @dataclass
@@ -65,6 +98,9 @@ class Catalog:
     models: list[ModelEntry]
     tasks: list[dict[str, Any]]
     files: list[str]
+    #: Lower-cased ids that a generated catalog left to a curated entry -> the origin of that catalog
+    #: (the plugin's name), from its ``left_to_curated`` list.
+    left_to_curated: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_name: dict[str, ModelEntry] = {}
@@ -81,6 +117,11 @@ class Catalog:
             names = [e.id for e in self.models] + [a for e in self.models for a in e.aliases]
             raise NotFoundError("model", name, names, "Run 'zoo models list' to see the catalog.")
         return entry
+
+    def generated_alternative(self, entry: ModelEntry) -> str | None:
+        """The origin (plugin) of a generated catalog that also lists ``entry``'s weights but leaves
+        them to ``entry``, a curated entry; None when no generated catalog does."""
+        return self.left_to_curated.get(entry.id.lower())
 
     def filter(
         self,
@@ -148,19 +189,69 @@ def _schema_error_message(error) -> str:
     return f"at {location.lstrip('.')}: {message}"
 
 
-def read_catalog_file(path: str | Path) -> dict[str, Any]:
-    """Read and validate one catalog file; raise :class:`CatalogError` naming the file on any problem."""
+def _one_line(message: str) -> CatalogError:
+    """A CatalogError whose message is one printable line, whatever the file put in it."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", " ".join(message.split()))
+    return CatalogError(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (write a finite number or null)")
+
+
+def _converter_message(error) -> str | None:
+    """A clearer word than "does not match" for an import string where a converter name belongs."""
+    if error.validator != "pattern" or not error.absolute_path or error.absolute_path[-1] != "converter":
+        return None
+    return (
+        f"converter {error.instance!r} is not a converter name: name one that the model's family registers "
+        "(e.g. 'lukemelas_efficientnet_lite'); a catalog never names code to import"
+    )
+
+
+def read_catalog_file(path: str | Path, *, shipped: bool = False) -> dict[str, Any]:
+    """Read and validate one catalog file; raise :class:`CatalogError` naming the file on any problem.
+
+    ``shipped``: the file comes with the installed packages, never from the user. Then the built-in
+    registry.json, or a file that names its generator (``generated_by``), gets :func:`check_structure`
+    instead of the full schema: the project's tests validate those against the schema.
+    """
     path = Path(path)
+    data = _read_json(path)
+    if shipped and (_is_builtin(path) or (isinstance(data, dict) and isinstance(data.get("generated_by"), str))):
+        check_structure(data, path)
+    else:
+        validate(data, path)
+    return data
+
+
+def _is_builtin(path: Path) -> bool:
+    try:
+        return path.resolve() == BUILTIN_CATALOG.resolve()
+    except OSError:
+        return False
+
+
+def _read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CatalogError(f"catalog file {path} does not exist") from None
+        raise _one_line(f"catalog file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"cannot read catalog file {path}: {exc}") from None
+        raise _one_line(f"cannot read catalog file {path}: {exc}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        raise _one_line(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise _one_line(f"{path}: invalid catalog: JSON nested too deeply to read") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer longer than Python reads (4300 digits)
+        raise _one_line(f"{path}: invalid JSON: {exc}") from None
+    return data
+
+
+def validate(data: Any, path: str | Path) -> None:
+    """Check ``data`` (read from ``path``) against the catalog schema; CatalogError on the first problem."""
     errors = sorted(
         _validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
     )
@@ -175,20 +266,248 @@ def read_catalog_file(path: str | Path) -> dict[str, Any]:
             except (KeyError, IndexError, AttributeError, TypeError):
                 pass
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise CatalogError(f"{path}: schema violation {_schema_error_message(best)}{model_hint}{more}")
-    return data
+        problem = _schema_error_message(best)
+        converter = _converter_message(best)
+        if converter:
+            problem = problem.split(":", 1)[0] + ": " + converter
+        raise _one_line(f"{path}: schema violation {problem}{model_hint}{more}")
 
 
-def load_catalog(files: Iterable[tuple[str, str]]) -> Catalog:
-    """Merge catalog files ``[(path, origin), ...]``; a duplicate id, alias or task is an error."""
+# -- the structural check of generated catalogs ------------------------------------------------------------
+# Plain predicates over the parsed JSON, one per model key, so that ~2,000 entries cost milliseconds.
+# ``type(v) in _NUMBER`` leaves out bools; ``v - v == 0`` leaves out inf and nan (JSON's 1e999 reads as inf).
+
+_NUMBER = (int, float)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _finite(v: Any) -> bool:
+    return type(v) in _NUMBER and v - v == 0
+
+
+def _str_or_none(v: Any) -> bool:
+    return v is None or type(v) is str
+
+
+def _str_list(v: Any) -> bool:
+    return type(v) is list and all(type(x) is str for x in v)
+
+
+def _number_or_none(v: Any) -> bool:
+    return v is None or _finite(v)
+
+
+def _three(v: Any, *, ints: bool = False, positive: bool = False) -> bool:
+    if type(v) is not list or len(v) != 3:
+        return False
+    for x in v:
+        if not _finite(x) or (ints and type(x) is not int) or (positive and x <= 0):
+            return False
+    return True
+
+
+def _weights_source(w: Any) -> bool:
+    if type(w) is not dict or type(w.get("source")) is not str:
+        return False
+    for key in ("repo_id", "package", "module", "path"):
+        if key in w and type(w[key]) is not str:
+            return False
+    if not (_str_or_none(w.get("revision")) and _str_or_none(w.get("filename")) and _str_or_none(w.get("converter"))):
+        return False
+    digest = w.get("sha256")
+    if digest is not None and not (type(digest) is str and _SHA256.fullmatch(digest)):
+        return False
+    needs = {"hub": ("repo_id",), "pypi": ("package", "path", "sha256"), "path": ("path",)}.get(w["source"], ())
+    return w.get("format", "safetensors") in ("safetensors", "pytorch", "hf-dir") and all(k in w for k in needs)
+
+
+def _input(v: Any) -> bool:
+    if v is None:
+        return True
+    if type(v) is not dict or not v.keys() <= {"size", "mean", "std", "interpolation", "crop_pct"}:
+        return False
+    crop = v.get("crop_pct")
+    return (
+        _three(v.get("size"), ints=True, positive=True)
+        and _three(v.get("mean"))
+        and _three(v.get("std"), positive=True)
+        and v.get("interpolation") in ("bilinear", "bicubic", "nearest")
+        and (crop is None or (_finite(crop) and 0 < crop <= 1))
+    )
+
+
+def _text(v: Any) -> bool:
+    if v is None:
+        return True
+    if type(v) is not dict or not v.keys() <= {"max_seq_len", "pooling", "languages"}:
+        return False
+    length = v.get("max_seq_len")
+    return (
+        (length is None or (type(length) is int and length >= 1))
+        and v.get("pooling") in ("cls", "mean", "last")
+        and _str_list(v.get("languages", []))
+    )
+
+
+def _source_head(v: Any) -> bool:
+    if v is None:
+        return True
+    if type(v) is not dict or not v.keys() <= {"num_classes", "label_set"}:
+        return False
+    classes = v.get("num_classes", 1)
+    return type(classes) is int and classes >= 1 and type(v.get("label_set", "")) is str
+
+
+def _metric(v: Any) -> bool:
+    if v is None:
+        return True
+    return (
+        type(v) is dict
+        and v.keys() <= {"name", "value", "source"}
+        and _finite(v.get("value"))
+        and type(v.get("source")) is str
+        and type(v.get("name", "")) is str
+    )
+
+
+#: Each model key: (the check, what it expects). Keys the schema declares and this table lacks are refused.
+_MODEL_CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "aliases": (_str_list, "a list of strings"),
+    "family": (lambda v: type(v) is str and v != "", "a non-empty string"),
+    "arch": (lambda v: type(v) is str and v != "", "a non-empty string"),
+    "source": (lambda v: type(v) is str and v != "", "a non-empty string"),
+    "modality": (lambda v: v in ("image", "text"), "'image' or 'text'"),
+    "status": (lambda v: v in ("stable", "experimental", "deprecated"), "stable, experimental or deprecated"),
+    "tasks": (lambda v: _str_list(v) and len(v) > 0, "a non-empty list of strings"),
+    "description": (lambda v: type(v) is str, "a string"),
+    "pretraining": (_str_or_none, "a string or null"),
+    "license": (_str_or_none, "a string or null"),
+    "paper": (_str_or_none, "a string or null"),
+    "params_m": (lambda v: v is None or (_finite(v) and v > 0), "a positive number or null"),
+    "num_features": (lambda v: v is None or (type(v) is int and v >= 1), "a positive integer or null"),
+    "top5": (_number_or_none, "a number or null"),
+    "gmacs": (_number_or_none, "a number or null"),
+    "infer_samples_per_sec": (_number_or_none, "a number or null"),
+    "metric": (_metric, "null or an object with a numeric 'value', a string 'source' and an optional 'name'"),
+    "weights": (
+        lambda v: type(v) is list and len(v) > 0 and all(_weights_source(w) for w in v),
+        "a non-empty list of weights sources (a string 'source'; hub sources a 'repo_id'; a format, a sha256)",
+    ),
+    "input": (_input, "null or an input spec: size (3 positive integers), mean, std, interpolation, crop_pct"),
+    "text": (_text, "null or a text spec: max_seq_len, pooling (cls, mean, last), languages"),
+    "source_head": (_source_head, "null or an object with an integer 'num_classes' and a string 'label_set'"),
+}
+
+
+@lru_cache(maxsize=1)
+def _structure_rules() -> tuple[frozenset[str], frozenset[str], dict[str, tuple[Callable[[Any], Any], str]]]:
+    """From the schema file (so that the two cannot drift): top-level keys, required model keys, and the
+    check of every model key (the id's from the schema's own pattern)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    model = schema["$defs"]["model"]
+    id_pattern = re.compile(model["properties"]["id"]["pattern"])
+    checks = {"id": (lambda v: type(v) is str and id_pattern.match(v) is not None, "a Hub repo id (owner/name)")}
+    checks.update({key: _MODEL_CHECKS[key] for key in model["properties"] if key in _MODEL_CHECKS})
+    return frozenset(schema["properties"]), frozenset(model["required"]), checks
+
+
+class _Shape(Exception):
+    """A structural problem at a JSON path (turned into a CatalogError naming the file)."""
+
+
+def _check_model(raw: Any, where: str, required: frozenset[str], checks: dict) -> None:
+    if type(raw) is not dict:
+        raise _Shape(f"{where}: expected an object")
+    if not required <= raw.keys():
+        raise _Shape(f"{where}: missing {sorted(required - raw.keys())[0]!r}")
+    for key, value in raw.items():
+        check = checks.get(key)
+        if check is None:
+            raise _Shape(f"{where}: unknown key {key!r}")
+        if not check[0](value):
+            raise _Shape(f"{where}.{key}: expected {check[1]}")
+    if raw["modality"] == "image" and raw.get("input") is None:
+        raise _Shape(f"{where}.input: an image model needs an input spec")
+    if raw["modality"] == "text" and raw.get("text") is None:
+        raise _Shape(f"{where}.text: a text model needs a text spec")
+
+
+def check_structure(data: Any, path: str | Path) -> None:
+    """The checks the loader and the listings need of a generated catalog, in milliseconds: the top
+    level, every model's keys (required present, none unknown) and every value's type, enum and range
+    as its readers use it. Name patterns and the rest of the schema are left to the tests of the
+    project that generates the file. CatalogError naming the file, the JSON path and the model."""
+    top_keys, required, checks = _structure_rules()
+    model_hint = ""
+    try:
+        if type(data) is not dict:
+            raise _Shape("top level: expected an object")
+        unknown = sorted(set(data) - top_keys)
+        if unknown:
+            raise _Shape(f"top level: unknown key {unknown[0]!r}")
+        if data.get("schema_version") != 1 or type(data.get("schema_version")) is not int:
+            raise _Shape("schema_version: expected 1")
+        for key in ("description", "generated_by"):
+            if type(data.get(key, "")) is not str:
+                raise _Shape(f"{key}: expected a string")
+        if not _str_list(data.get("left_to_curated", [])):
+            raise _Shape("left_to_curated: expected a list of strings")
+        tasks = data.get("tasks", [])
+        if type(tasks) is not list:
+            raise _Shape("tasks: expected a list")
+        task_keys = {"name", "modality", "description", "status"}
+        for i, task in enumerate(tasks):
+            if type(task) is not dict or task.keys() != task_keys or not all(type(v) is str for v in task.values()):
+                raise _Shape(f"tasks[{i}]: expected an object of strings: name, modality, description, status")
+        models = data.get("models")
+        if type(models) is not list:
+            raise _Shape("models: expected a list")
+        for i, raw in enumerate(models):
+            model_hint = f" (model '{raw.get('id', '?')}')" if type(raw) is dict else ""
+            _check_model(raw, f"models[{i}]", required, checks)
+    except _Shape as exc:
+        raise _one_line(f"{path}: structure problem at {exc}{model_hint}") from None
+
+
+def check_converter(entry: ModelEntry, source: Mapping[str, Any], converters: Mapping[str, str]) -> str | None:
+    """The import string of the key converter weights ``source`` names, from ``converters`` (those
+    the entry's family registers, ``BackboneSpec.converters``); None when it names none.
+
+    An unknown name raises :class:`CatalogError` naming the catalog file, the entry, the name and the
+    known ones. Nothing is imported here.
+    """
+    name = source.get("converter")
+    if name is None:
+        return None
+    target = converters.get(name) if isinstance(name, str) else None
+    if target is None:
+        known = ", ".join(f"'{n}'" for n in sorted(converters)) or "none"
+        raise _one_line(
+            f"{entry.catalog_file or 'catalog'}: model '{entry.id}' names weights converter {name!r}, which the "
+            f"'{entry.family}' family does not register (known: {known}); name one of those, or drop the converter"
+        )
+    return target
+
+
+def load_catalog(files: Iterable[tuple[str, str]], *, families: Mapping[str, Any] | None = None) -> Catalog:
+    """Merge catalog files ``[(path, origin), ...]``; a duplicate id, alias or task is an error.
+
+    ``families`` (``{name: BackboneSpec}``, e.g. ``Zoo.backbones``), when given, checks every weights
+    converter name against the converters its model's family registers (:func:`check_converter`);
+    without it that check happens when the model is built. Models of an unregistered family are
+    left to the build, which names the missing family.
+    """
     models: list[ModelEntry] = []
     tasks: list[dict[str, Any]] = []
     owner: dict[str, str] = {}  # lowercased id/alias -> file that claimed it
     task_owner: dict[str, str] = {}
     paths = []
-    for path, _origin in files:
-        data = read_catalog_file(path)
+    left_to_curated: dict[str, str] = {}
+    for path, origin in files:
+        data = read_catalog_file(path, shipped=origin not in USER_ORIGINS)
         paths.append(str(path))
+        for model_id in data.get("left_to_curated", []):
+            left_to_curated[model_id.lower()] = origin
         for task in data.get("tasks", []):
             if task["name"] in task_owner:
                 raise CatalogError(f"{path}: task '{task['name']}' is already declared in {task_owner[task['name']]}")
@@ -204,8 +523,13 @@ def load_catalog(files: Iterable[tuple[str, str]]) -> Catalog:
                         f"it is already used in {where}"
                     )
                 owner[key] = str(path)
-            models.append(_entry_from_json(raw, str(path)))
-    return Catalog(models=models, tasks=tasks, files=paths)
+            entry = _entry_from_json(raw, str(path))
+            family = (families or {}).get(entry.family)
+            if family is not None:
+                for source in entry.weights:
+                    check_converter(entry, source, getattr(family, "converters", None) or {})
+            models.append(entry)
+    return Catalog(models=models, tasks=tasks, files=paths, left_to_curated=left_to_curated)
 
 
 def _entry_from_json(raw: dict[str, Any], path: str) -> ModelEntry:
@@ -229,5 +553,8 @@ def _entry_from_json(raw: dict[str, Any], path: str) -> ModelEntry:
         input=raw.get("input"),
         text=raw.get("text"),
         source_head=raw.get("source_head"),
+        top5=raw.get("top5"),
+        gmacs=raw.get("gmacs"),
+        infer_samples_per_sec=raw.get("infer_samples_per_sec"),
         catalog_file=path,
     )
