@@ -18,7 +18,7 @@ from zoo_core.commands._shared import (
 @click.command()
 @click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled data.")
 @click.option("--task", help="Task (default: image- or text-classification from the data).")
-@click.option("--candidates", help="Comma-separated model ids or aliases (default: every catalog model for the task).")
+@click.option("--candidates", help="Comma-separated model ids or aliases (default: 'zoo models suggest' shortlist).")
 @click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
 @click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
 @click.option(
@@ -56,6 +56,9 @@ def recommend(
     resamples,
     text_column,
     label_column,
+    delimiter,
+    encoding,
+    max_skipped_fraction,
     as_json,
 ):
     """Rank pre-trained models on your own data, before any fine-tuning.
@@ -73,7 +76,7 @@ def recommend(
     from zoo_core.catalog import parse_params
     from zoo_core.engine.recommend import recommend as run_recommend
 
-    data_options = column_values(text_column, label_column)
+    data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
     result = run_recommend(
         data,
         task=task,

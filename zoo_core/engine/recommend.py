@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from zoo_core.advice import suggest_method
-from zoo_core.data import load_splits, stratified_subsample
+from zoo_core.data import load_splits, skipped_summary, stratified_subsample
 from zoo_core.engine.features import extract_features
 from zoo_core.engine.model import build_backbone
-from zoo_core.errors import WeightsError, ZooError
-from zoo_core.specs import load_object
+from zoo_core.errors import DataError, WeightsError, ZooError
+from zoo_core.specs import load_spec_object
 from zoo_core.transferability import SCORER_VERSION, linear_probe_accuracy
 
 # The rate is measured on one batch of the size the extraction then uses: on CPUs the per-item
@@ -64,6 +64,7 @@ class Recommendation:
     seconds: float = 0.0
     resamples: int = 0
     tied_with_best: list[str] = field(default_factory=list)  # within score noise of the first candidate
+    skipped: list[dict[str, str]] = field(default_factory=list)  # items left out of the data: location, reason
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,6 +109,8 @@ def recommend(
     log = log or (lambda message: None)
     offline = offline_mode() if offline is None else offline
     splits = load_splits(data, val_fraction=0, seed=seed, **(data_options or {}))
+    if splits.skipped:
+        log(skipped_summary(splits.skipped, full_list="--json output"))
     labelled = splits.train
     modality = labelled.modality
     task = task or f"{modality}-classification"
@@ -116,15 +119,27 @@ def recommend(
         raise ZooError(f"task '{task}' is for {task_spec.modality} data, but {data} holds {modality} data")
     scorer_spec = zoo.get("scorers", scorer)
     needs_head = bool(scorer_spec.needs_source_head)
-    score_fn = load_object(scorer_spec.factory)()
+    score_fn = load_spec_object(scorer_spec)()
     if candidates:
         entries = [zoo.catalog.get(name) for name in candidates]
         wrong = [e.id for e in entries if e.modality != modality]
         if wrong:
             raise ZooError(f"candidates {', '.join(wrong)} are not {modality} models")
     else:
-        entries = zoo.catalog.filter(task=task, modality=modality, max_params_m=max_params_m)
-    notes = list(splits.notes)
+        # Not the whole catalog: the shortlist `zoo models suggest` makes for this data, said in a note.
+        from zoo_core.matching import shortlist, summarize_labelled
+
+        cut = shortlist(
+            zoo,
+            summarize_labelled(labelled, data),
+            task=task,
+            budget_params=max_params_m,
+            offline=offline,
+            only_available=offline,
+            require=(lambda e: bool(e.source_head)) if needs_head else None,
+        )
+        entries = [s.entry for s in cut.suggestions]
+    notes = list(splits.notes) + ([] if candidates else [cut.note()])
     if needs_head:
         headless = [e for e in entries if not e.source_head]
         if headless:
@@ -158,9 +173,9 @@ def recommend(
 
     def failed_row(entry, exc: Exception) -> Ranked:
         method, reason = suggest_method(per_class, entry.params_m, modality)
-        return Ranked(
-            entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason, error=f"{type(exc).__name__}: {exc}"
-        )
+        # One line whatever the exception says (torch and transformers write paragraphs): it is a table cell.
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason, error=error)
 
     backbones = []
     rates = []
@@ -175,7 +190,7 @@ def recommend(
             backbone = build_backbone(zoo, entry, offline=offline)
         except Exception as exc:
             failed.append(failed_row(entry, exc))
-            log(f"{entry.id}: skipped, {exc}")
+            log(f"{entry.id}: skipped, {failed[-1].error}")  # the row's one-line form of the error
             if isinstance(exc, WeightsError) and exc.download_failed and not offline:
                 # No network, most likely: every further download would wait through the same
                 # retries, so the rest are taken only if their weights are already here.
@@ -241,6 +256,8 @@ def recommend(
             score_start = time.perf_counter()
             value = float(score_fn.score(feature_matrix, sub_labels, source_probs=prob_matrix))
             score_seconds += time.perf_counter() - score_start
+        except DataError:
+            raise  # an image that cannot be decoded is the data's fault, not this candidate's: say so once
         except Exception as exc:
             ranked.append(failed_row(entry, exc))
             continue
@@ -303,6 +320,7 @@ def recommend(
         seconds=round(time.perf_counter() - started, 2),
         resamples=resamples if noise_measured else 0,
         tied_with_best=tied,
+        skipped=[s.as_dict() for s in splits.skipped],
     )
 
 
