@@ -115,3 +115,21 @@ def test_a_prepared_bottleneck_records_where_its_adapters_went(tiny_zoo):
     assert config["variant"] == "pfeiffer" and config["reduction"] == 4 and config["target_modules"]
     rebuilt = load_object(tiny_zoo.get("methods", "bottleneck").factory)(**config)
     assert rebuilt.options == method.options
+
+
+def test_a_method_without_an_options_class_keeps_a_plain_writable_config():
+    """Third-party methods written before typed options read and write ``self.config``."""
+    from zoo_core.engine.method import AdaptationMethod
+    from zoo_core.engine.settings import method_options
+    from zoo_core.specs import MethodSpec
+
+    class Legacy(AdaptationMethod):
+        name = "legacy"
+
+        def prepare(self, model):
+            self.config["seen"] = True
+
+    method = Legacy(**method_options(MethodSpec(name="legacy", factory="x:y", defaults={"lr": 0.1}), {"scale": "3"}))
+    assert method.config["scale"] == 3  # -o values parse as JSON where they can, as before
+    method.prepare(None)
+    assert method.describe() == {"name": "legacy", "config": {"scale": 3, "seen": True}}

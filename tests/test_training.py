@@ -142,5 +142,17 @@ def test_training_settings_are_checked_up_front(setting, value, message):
 
 
 def test_training_settings_take_the_methods_defaults_then_overrides():
-    config = build_train_config({"epochs": 5, "lr": 1e-3, "r": 8}, {"lr": "0.01", "patience": None})
+    config = build_train_config({"epochs": 5, "lr": 1e-3, "r": 8}, {"lr": "0.01", "epochs": None})
     assert (config.epochs, config.lr, config.patience) == (5, 0.01, TrainConfig().patience)
+    # None is a value of its own where the type admits it: no clipping, no early stopping
+    off = build_train_config({"epochs": 5}, {"max_grad_norm": None, "patience": None})
+    assert off.max_grad_norm is None and off.patience is None
+
+
+def test_a_misspelt_training_setting_is_refused_not_dropped():
+    from zoo_core.engine.settings import FinetuneConfig
+
+    with pytest.raises(OptionError, match="unknown option 'epoch'. Did you mean 'epochs'"):
+        build_train_config({"epochs": 5}, {"epoch": 10})
+    assert build_train_config({}, {"num-workers": 3}).num_workers == 3
+    assert FinetuneConfig().updated(max_grad_norm=None).train == {"max_grad_norm": None}

@@ -31,7 +31,7 @@ from zoo_core.errors import CatalogError, NotFoundError, ZooError
 BUILTIN_CATALOG = Path(__file__).with_name("registry.json")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "catalog.schema.json"
 #: Origins (the second item of ``load_catalog``'s pairs) of catalogs the user names: always fully checked.
-USER_ORIGINS = frozenset({"ZOO_CATALOG", "--catalog"})
+USER_ORIGINS = frozenset({"ZOO_CATALOG", "--catalog", "user catalog"})
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,10 @@ class TrainConfig:
 
 
 TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+# Settings where None is a value of its own (no clipping, no early stopping), not "the default".
+NULLABLE_SETTINGS = frozenset(
+    name for name, tp in typing.get_type_hints(TrainConfig).items() if type(None) in typing.get_args(tp)
+)
 
 
 # -------------------------------------------------------------------------------- conversion
@@ -181,7 +185,7 @@ def _convert(value: Any, tp: Any) -> Any:
             raise ValueError("expected a finite number")
         return number
     if tp is str:
-        if isinstance(value, (dict, list, tuple)):
+        if value is None or isinstance(value, (dict, list, tuple)):
             raise ValueError("expected a string")
         return str(value)
     if tp is Any:

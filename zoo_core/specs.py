@@ -38,7 +38,7 @@ def load_spec_object(spec: Any, attribute: str = "factory") -> Any:
     import_string = getattr(spec, attribute)
     try:
         return load_object(import_string)
-    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+    except (Exception, SystemExit) as exc:  # whatever the plugin's import does, it is charged to it
         kind = type(spec).__name__.removesuffix("Spec").lower() or "spec"
         name = getattr(spec, "name", "?")
         plugin = getattr(spec, "plugin", "")

@@ -161,6 +161,7 @@ def finetune(
         "class_weights": class_weights,
         "progress": not as_json,
     }
+    settings = {k: v for k, v in settings.items() if v is not None}  # flags left unset keep the defaults
     if repeat > 1:
         from zoo_core.engine.pipeline import finetune_repeated
 

@@ -150,8 +150,11 @@ def load_trained_model(
     method_cfg = metadata["method"]
     method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
     # Options the method no longer declares are dropped: the method's code reads none but its own.
-    known = {f.name for f in dataclasses.fields(method_class.Options)}
-    method = method_class(**{k: v for k, v in method_cfg.get("config", {}).items() if k in known})
+    stored = method_cfg.get("config", {})
+    if dataclasses.fields(method_class.Options):  # typed: options the method no longer declares are dropped
+        known = {f.name for f in dataclasses.fields(method_class.Options)}
+        stored = {k: v for k, v in stored.items() if k in known}
+    method = method_class(**stored)
     method.prepare(model)
     # Shapes first (the safetensors header only): labels that do not match the stored head, or
     # options that built other layers, get one line rather than load_state_dict's size-mismatch dump.

@@ -50,11 +50,21 @@ class AdaptationMethod:
     accepts_support_set = False
 
     def __init__(self, **options: Any) -> None:
-        self.options = coerce_options(self.Options, options, what=f"method '{self.name}'")
+        self.options = coerce_options(self.Options, options if self._typed() else {}, what=f"method '{self.name}'")
+        # A method that declares no options class keeps its options as a plain, writable dict (the
+        # contract before typed options), so a third-party method written against it still works.
+        self._untyped: dict[str, Any] | None = None if self._typed() else dict(options)
+
+    @classmethod
+    def _typed(cls) -> bool:
+        return cls.Options is not MethodOptions
 
     @property
     def config(self) -> Mapping[str, Any]:
-        """The options as a read-only mapping (what an adapter records); change ``self.options``."""
+        """The options as a read-only mapping (what an adapter records); change ``self.options``.
+        For a method without an options class: its options as a plain dict."""
+        if self._untyped is not None:
+            return self._untyped
         return MappingProxyType(asdict(self.options))
 
     def backbone_features(self) -> str:
@@ -178,7 +188,7 @@ class AdaptationMethod:
 
     def describe(self) -> dict[str, Any]:
         """What an adapter records of the method: its name and every option's value."""
-        return {"name": self.name, "config": asdict(self.options)}
+        return {"name": self.name, "config": dict(self.config)}
 
 
 def freeze(module: nn.Module) -> None:

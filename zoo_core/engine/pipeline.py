@@ -82,6 +82,11 @@ class PreparedRun:
         return replace(self.train_config, refit_on_val=self.eval_split != "validation")
 
 
+def default_adapter_name(entry: Any, method: str) -> str:
+    """``<model alias>-<method>``, the name an adapter is stored under when none is given."""
+    return f"{entry.short_name.replace('/', '-')}-{method}"
+
+
 @dataclass
 class Fitted:
     """A fit stage's outcome: the training result and how to compute the evaluation logits."""
@@ -112,8 +117,8 @@ def prepare(
     train_config = build_train_config(spec.defaults, {**config.train, "seed": config.seed})
     if "num_workers" not in config.train:
         train_config.num_workers = default_workers(entry.modality)
-    if config.save and config.name is not None:
-        check_adapter_name(config.name)
+    if config.save:  # the default name too: a catalog alias or a plugin's method name may not make one
+        check_adapter_name(config.name or default_adapter_name(entry, config.method))
     if config.shots is not None and config.shots < 1:
         raise ZooError(f"--shots must be at least 1 (examples per class), got {config.shots}")
     if not 0 < config.val_fraction < 1:
@@ -331,7 +336,7 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
         outcome.run_dir = str(folder)
     if not config.save:
         return
-    name = config.name or f"{entry.short_name.replace('/', '-')}-{config.method}"
+    name = config.name or default_adapter_name(entry, config.method)
     metadata = adapter_metadata(
         entry=entry,
         backbone=run.backbone,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core.errors import ZooError, did_you_mean
-from zoo_core.options import TRAIN_SETTINGS, TrainConfig, coerce_options
+from zoo_core.options import NULLABLE_SETTINGS, TRAIN_SETTINGS, TrainConfig, coerce_options
 from zoo_core.specs import MethodSpec
 
 
@@ -38,8 +38,9 @@ class FinetuneConfig:
     train: dict[str, Any] = field(default_factory=dict)
 
     def updated(self, **options: Any) -> FinetuneConfig:
-        """A copy with ``options`` applied: config fields by name, anything else a training setting
-        (None values of either are ignored, so CLI flags left unset keep the defaults)."""
+        """A copy with ``options`` applied: config fields by name, anything else a training setting.
+        None keeps the default, except for the training settings whose type admits None
+        (``max_grad_norm=None``: no clipping)."""
         own = {f.name for f in fields(self)}
         train = dict(self.train)
         changes: dict[str, Any] = {}
@@ -48,7 +49,7 @@ class FinetuneConfig:
                 if value is not None:
                     changes[key] = value
             elif key in TRAIN_SETTINGS:
-                if value is not None:
+                if value is not None or key in NULLABLE_SETTINGS:
                     train[key] = value
             else:
                 known = sorted(TRAIN_SETTINGS | own)
@@ -101,7 +102,8 @@ class FinetuneResult:
 def build_train_config(spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
     """The method's training defaults with ``overrides`` on top, converted and range-checked."""
     values = {k: v for k, v in spec_defaults.items() if k in TRAIN_SETTINGS}
-    values.update({k: v for k, v in overrides.items() if v is not None and k in TRAIN_SETTINGS})
+    # Every override is checked: an unknown or misspelt name is refused, not dropped.
+    values.update({k: v for k, v in overrides.items() if v is not None or k.replace("-", "_") in NULLABLE_SETTINGS})
     return coerce_options(TrainConfig, values, what="training")
 
 
