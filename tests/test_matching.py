@@ -18,9 +18,6 @@ from zoo_core.catalog import Catalog, load_catalog
 from zoo_core.cli import cli
 from zoo_core.errors import ZooError
 from zoo_core.matching import (
-    _arch_family,
-    _image_fit,
-    _input_fit,
     default_budget,
     model_numbers,
     select_models,
@@ -29,6 +26,7 @@ from zoo_core.matching import (
     suggest_models,
     summarize_data,
 )
+from zoo_core.matching.shortlist import _arch_family, _image_fit, _input_fit
 
 
 def _model(model_id, modality="image", **fields):
@@ -256,7 +254,7 @@ def test_table_shows_top1_where_filled():
 
 def _check_reasons(zoo, suggestion: dict, task: str, budget: float | None, licenses=()) -> None:
     """Every reason given for ``suggestion`` is true of its catalog entry."""
-    from zoo_core.matching import _is_sentence_encoder
+    from zoo_core.matching.shortlist import _is_sentence_encoder
     from zoo_core.weights import is_available
 
     entry = zoo.catalog.get(suggestion["id"])
@@ -344,7 +342,7 @@ def test_suggest_budget_and_licence(tiny_zoo, image_folder):
 
 
 def test_suggest_for_short_texts_prefers_sentence_embeddings(tiny_zoo, text_file):
-    from zoo_core.matching import _is_sentence_encoder, _language_fit
+    from zoo_core.matching.shortlist import _is_sentence_encoder, _language_fit
 
     result = suggest_models(tiny_zoo, text_file, top=None, offline=False)
     data = result.as_dict()
