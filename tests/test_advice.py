@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from zoo_core.advice import CITATIONS, EVIDENCE, advise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,7 @@ def test_advice_by_examples_per_class():
     assert advise(400, 5, "image").evidence == EVIDENCE["image"]
 
 
+@pytest.mark.slow  # fresh processes over the tiny catalog
 def test_cli_suggests_for_the_users_data(run_zoo, tiny_catalog, image_folder):
     code, out, err = run_zoo(
         "--catalog",

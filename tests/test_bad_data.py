@@ -103,6 +103,7 @@ def test_truncated_jpeg_in_a_worker_loader_is_one_line_naming_the_file(tmp_path,
         assert "DataLoader worker" not in message and "Traceback" not in message
 
 
+@pytest.mark.slow  # builds a model and a worker pool
 def test_truncated_jpeg_in_feature_extraction_names_the_file(tmp_path, tiny_zoo):
     from zoo_core.engine.features import extract_features
 

@@ -29,18 +29,35 @@ CASES = [
 
 
 @pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_bad_option_is_refused_before_any_work(args, message, tiny_catalog, tmp_path, run_zoo):
+def test_bad_option_is_refused_before_any_work(args, message, tiny_catalog, tmp_path):
+    from click.testing import CliRunner
+
+    from zoo_core.cli import cli
+
     # Unreadable data: a check that ran after loading would report the data instead of the option.
     data = tmp_path / "broken.csv"
     data.write_bytes(b"\x00\xff not a table")
-    code, out, err = run_zoo(
-        "--catalog", str(tiny_catalog), "finetune", "-m", "tiny-text", "-d", str(data), "--method", "lora", *args
-    )  # fmt: skip
-    lines = err.strip().splitlines()
-    assert code == 1 and len(lines) == 1, err
-    assert message in lines[0], lines[0]
+    argv = ["--catalog", str(tiny_catalog), "finetune", "-m", "tiny-text", "-d", str(data), "--method", "lora", *args]
+    result = CliRunner().invoke(cli, argv)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert message in lines[0] and "internal error" not in lines[0], lines[0]
     home = Path(os.environ["ZOO_HOME"])
     assert not list(home.glob("adapters/*/v*")) and not list(home.glob("runs/*"))  # nothing trained or stored
+
+
+@pytest.mark.slow  # a fresh process per case; the in-process test above covers every case
+def test_the_real_command_line_refuses_in_one_line(tiny_catalog, tmp_path, run_zoo):
+    data = tmp_path / "broken.csv"
+    data.write_bytes(b"\x00\xff not a table")
+    code, _, err = run_zoo(
+        "--catalog", str(tiny_catalog), "finetune", "-m", "tiny-text", "-d", str(data), "--method", "lora",
+        "-o", "alpah=4",
+    )  # fmt: skip
+    assert code == 1 and err.strip().splitlines() == [
+        "Error: method 'lora': unknown option 'alpah'. Did you mean 'alpha'? Known options: alpha, dropout, r, "
+        "target_modules"
+    ]
 
 
 def test_python_api_checks_the_same_way(tiny_zoo, text_file):

@@ -93,6 +93,7 @@ class Sneaky(AdaptationMethod):
 """
 
 
+@pytest.mark.slow  # installs a plugin
 def test_check_names_the_broken_rules(run_zoo, tmp_path):
     (tmp_path / "bad_plugin.py").write_text(textwrap.dedent(BAD_PLUGIN))
     (tmp_path / "bad_plugin_impl.py").write_text(textwrap.dedent(BAD_IMPL))

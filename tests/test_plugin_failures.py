@@ -399,6 +399,7 @@ def register_methods(register):
 """
 
 
+@pytest.mark.slow  # several fresh processes
 def test_ghost_method_through_finetune_is_one_line(run_zoo, fake_distribution, tiny_catalog, image_folder):
     site = fake_distribution("zoo-ghostly", "zoo_t15_ghostly", GHOST_METHOD)
     args = ("--catalog", str(tiny_catalog), "finetune", "-m", TINY_IMAGE, "-d", str(image_folder), "--method", "ghost")

@@ -293,6 +293,7 @@ def validations(monkeypatch):
     return seen
 
 
+@pytest.mark.slow  # validates 1,800 entries in full
 def test_shipped_catalogs_are_structure_checked_at_start_and_user_ones_in_full(validations):
     """The built-in registry.json and the generated catalog are validated in full by the tests
     (test_catalog.py, this file), not on every start; what the user names always is."""

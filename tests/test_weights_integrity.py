@@ -221,6 +221,7 @@ def test_failed_row_is_one_line_whatever_the_exception(tiny_zoo, tmp_path, image
     assert failed[0].error == "RuntimeError: first line second line third line"
 
 
+@pytest.mark.slow  # runs recommend in a fresh process
 def test_cli_table_keeps_a_refused_candidate_on_its_row(run_zoo, tiny_zoo, tiny_catalog, tmp_path, image_folder):
     path, fmt = _bad_timm_file("evil-pickle", tiny_zoo, tmp_path)
     weights = [{"source": "path", "path": str(path), "format": fmt, "sha256": sha256_file(path)}]
