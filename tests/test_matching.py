@@ -212,17 +212,22 @@ def test_cli_bad_values_are_one_line_errors(args):
     assert "internal error" not in result.output and "e.g." in lines[0]
 
 
-def test_real_catalog_filter_and_sort_without_torch():
-    """The issue's example, in a fresh process: every row passes the filters, sorted by top-1, no torch."""
-    args = ["models", "list", "--task", "image-classification", "--max-params", "10M"]
-    args += ["--license", "apache-2.0", "--sort", "top1", "--json"]
+def _zoo_in_a_fresh_process(args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``zoo ARGS`` in a new interpreter that reports on stderr which heavy modules it imported."""
     script = (
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('HEAVY=' + str([m for m in ('torch', 'timm', 'transformers') "
         "if m in sys.modules]) + '\\n'))\n"
         f"from zoo_core.cli import main\nmain({args!r})\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def test_real_catalog_filter_and_sort_without_torch():
+    """The issue's example, in a fresh process: every row passes the filters, sorted by top-1, no torch."""
+    args = ["models", "list", "--task", "image-classification", "--max-params", "10M"]
+    args += ["--license", "apache-2.0", "--sort", "top1", "--json"]
+    proc = _zoo_in_a_fresh_process(args)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=[]" in proc.stderr
     rows = json.loads(proc.stdout)
@@ -361,13 +366,7 @@ def test_suggest_for_short_texts_prefers_sentence_embeddings(tiny_zoo, text_file
 def test_suggest_cli_json_and_errors(tiny_catalog, image_folder, text_file):
     """In a fresh process: JSON out, no torch imported, and one-line errors naming the option."""
     args = ["--catalog", str(tiny_catalog), "models", "suggest", "--data", str(text_file), "--top", "3", "--json"]
-    script = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('HEAVY=' + str([m for m in ('torch', 'timm', 'transformers') "
-        "if m in sys.modules]) + '\\n'))\n"
-        f"from zoo_core.cli import main\nmain({args!r})\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    proc = _zoo_in_a_fresh_process(args)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=[]" in proc.stderr
     data = json.loads(proc.stdout)
