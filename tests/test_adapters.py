@@ -119,7 +119,7 @@ def test_save_keeps_samples_and_a_model_card(trained):
     samples = json.loads((folder / "samples.json").read_text())
     assert len(samples["items"]) == 4 and len(samples["logits"][0]) == 3
     card = (folder / "README.md").read_text()
-    assert card.startswith("---\n") and 'base_model: "tiny/test-efficientnet"' in card
+    assert card.startswith("---\n") and "base_model: tiny/test-efficientnet" in card
     meta = json.loads((folder / "adapter.json").read_text())
     assert set(meta["files"]) >= {"adapter.safetensors", "README.md", "samples.json", "samples/0.png"}
 

@@ -51,6 +51,10 @@ def test_peft_export_matches_zoo_predictions(tiny_zoo, text_file, tmp_path):
     zoo_logits = _zoo_logits(result.adapter, tiny_zoo, texts)
     assert float((peft_logits - zoo_logits).abs().max()) < 1e-5
     assert labels == ["neg", "pos"]
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md").data
+    assert card.library_name == "peft" and card.base_model == tiny_zoo.catalog.get(TINY_TEXT).id
 
 
 @pytest.mark.slow  # trains a model

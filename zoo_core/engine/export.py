@@ -11,8 +11,8 @@ from typing import Any
 
 from zoo_core.engine.adapters import WEIGHTS_FILE, verify_files
 from zoo_core.errors import AdapterError
-from zoo_core.paths import offline_mode
-from zoo_core.store import METADATA_FILE, AdapterRef, AdapterStore, read_metadata
+from zoo_core.paths import hub_cache_dir, offline_mode
+from zoo_core.store import METADATA_FILE, VERIFIED_FILE, AdapterRef, AdapterStore, read_metadata
 
 PEFT_METHODS = {"lora"}
 HEAD_FILE = "zoo_head.safetensors"
@@ -80,8 +80,19 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
             sort_keys=True,
         )
     )
-    shutil.copyfile(adapter.path / "README.md", out / "README.md")
+    _write_peft_card(adapter.path / "README.md", out / "README.md")
     return out
+
+
+def _write_peft_card(card_file: Path, out: Path) -> None:
+    """The adapter's card, relabelled for the PEFT folder: the Hub shows ``library_name: peft``
+    folders with PEFT's loading snippet."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(card_file)
+    card.data.library_name = "peft"
+    card.data.tags = sorted({*(card.data.tags or []), "transfer-zoo", "peft"})
+    card.save(out)
 
 
 def export_archive(ref: str, out: str | Path, *, store: AdapterStore | None = None) -> Path:
@@ -122,31 +133,126 @@ def import_archive(path: str | Path, *, name: str | None = None, store: AdapterS
             raise AdapterError(f"{path} does not hold one adapter folder with {METADATA_FILE}")
         source = folders[0]
         where = f"{path} ({source.name}/{METADATA_FILE})"
-        metadata = read_metadata(source / METADATA_FILE, where, hint)
-        verify_files(AdapterRef(metadata["name"], metadata["version"], source), metadata, where=where)
-        target = name or metadata["name"]
+        return _import_folder(source, where, hint, name, store, {"imported_from": str(path)})
 
-        def write(folder: Path) -> dict[str, Any]:
-            for item in source.iterdir():
-                if item.name == METADATA_FILE:
-                    continue
-                (shutil.copytree if item.is_dir() else shutil.copyfile)(item, folder / item.name)
-            return {k: v for k, v in metadata.items() if k not in {"name", "version"}} | {"imported_from": str(path)}
 
-        return store.save(target, write)
+def _import_folder(
+    source: Path, where: str, hint: str, name: str | None, store: AdapterStore, origin: dict[str, Any]
+) -> AdapterRef:
+    """Store a copy of adapter folder ``source`` as a new version of ``name`` (default: its own
+    name), after checking its ``adapter.json`` and every file it lists against its sha256."""
+    metadata = read_metadata(source / METADATA_FILE, where, hint)
+    verify_files(AdapterRef(metadata["name"], metadata["version"], source), metadata, where=where)
+    target = name or metadata["name"]
+
+    def write(folder: Path) -> dict[str, Any]:
+        for item in source.iterdir():
+            if item.name == METADATA_FILE:
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copyfile)(item, folder / item.name)
+        return {k: v for k, v in metadata.items() if k not in {"name", "version"}} | origin
+
+    return store.save(target, write)
+
+
+HUB_SUBFOLDER = "transfer-zoo"  # where a PEFT-format push keeps the zoo adapter folder itself
+
+
+def prepare_hub_folder(ref: str, staging: Path, *, store: AdapterStore | None = None) -> Path:
+    """The folder ``push_to_hub`` uploads: for LoRA adapters the PEFT files at the root (so that
+    ``peft`` loads the repo) and the zoo adapter folder under ``transfer-zoo/``; for the other
+    methods the zoo adapter folder itself. Either way :func:`pull_from_hub` imports it exactly."""
+    store = store or AdapterStore()
+    adapter = store.resolve(ref)
+    metadata = adapter.metadata()
+    verify_files(adapter, metadata)
+    if metadata["method"]["name"] in PEFT_METHODS:
+        export_peft(ref, staging, store=store)
+        shutil.copytree(adapter.path, staging / HUB_SUBFOLDER, dirs_exist_ok=True)
+    else:
+        shutil.copytree(adapter.path, staging, dirs_exist_ok=True)
+    return staging
+
+
+def pull_from_hub(
+    repo_id: str,
+    *,
+    name: str | None = None,
+    revision: str | None = None,
+    store: AdapterStore | None = None,
+    token: str | None = None,
+) -> AdapterRef:
+    """Download an adapter pushed by :func:`push_to_hub` through huggingface_hub (its cache;
+    ``HF_HUB_OFFLINE`` honoured: offline, only a cached snapshot is used), check every file its
+    ``adapter.json`` lists against the recorded sha256, and import it as a new version."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    store = store or AdapterStore()
+    at = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        snapshot = Path(
+            snapshot_download(
+                repo_id, revision=revision, token=token, cache_dir=hub_cache_dir(), local_files_only=offline_mode()
+            )
+        )
+    except LocalEntryNotFoundError:
+        raise AdapterError(
+            f"cannot pull {at}: it is not in the Hub cache and "
+            + (
+                "offline mode (HF_HUB_OFFLINE/ZOO_OFFLINE) is on; pull it once online, or unset HF_HUB_OFFLINE"
+                if offline_mode()
+                else "the Hub could not be reached; check the network, or the repo id"
+            )
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise AdapterError(f"cannot pull {at}: {type(exc).__name__} (check the repo id, revision and token)") from None
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise AdapterError(f"cannot pull {at}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    folder = snapshot / HUB_SUBFOLDER if (snapshot / HUB_SUBFOLDER / METADATA_FILE).is_file() else snapshot
+    if not (folder / METADATA_FILE).is_file():
+        raise AdapterError(
+            f"{at} holds no transfer-zoo adapter ({METADATA_FILE} at its root or in {HUB_SUBFOLDER}/); "
+            "a PEFT-only repo loads with peft.PeftModel.from_pretrained instead"
+        )
+    commit = snapshot.name
+    where = f"{at} (commit {commit[:12]}, {folder.relative_to(snapshot) / METADATA_FILE})"
+    hint = " (push it again with 'zoo adapters push')"
+    metadata = read_metadata(folder / METADATA_FILE, where, hint)
+    files = metadata.get("files")
+    listed: list[str] = list(files) if isinstance(files, dict) else []
+    with tempfile.TemporaryDirectory(prefix="zoo-pull-") as tmp:
+        # The cache's snapshot files are links into its blob store: copy the listed files (links
+        # followed) into one real folder, so that every check runs on the bytes that get stored.
+        copy = Path(tmp) / "adapter"
+        copy.mkdir()
+        for relative in [METADATA_FILE, VERIFIED_FILE, *listed]:
+            source = folder / relative
+            if not _inside(relative) or not source.is_file():
+                continue  # verify_files names what is missing or outside
+            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy / relative)
+        return _import_folder(copy, where, hint, name, store, {"pulled_from": {"repo_id": repo_id, "commit": commit}})
+
+
+def _inside(relative: str) -> bool:
+    """Whether a listed path stays inside the adapter folder (no absolute path, no ``..``)."""
+    parts = Path(relative).parts
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
 
 
 def push_to_hub(
     ref: str, repo_id: str, *, private: bool = False, store: AdapterStore | None = None, token: str | None = None
 ) -> str:
-    """Upload the adapter to the Hub: the PEFT folder for LoRA adapters, else the adapter folder."""
+    """Upload the adapter to the Hub (the folder :func:`prepare_hub_folder` makes)."""
     store = store or AdapterStore()
     adapter = store.resolve(ref)
-    staging = Path(tempfile.mkdtemp(prefix="zoo-push-"))
-    if adapter.metadata()["method"]["name"] in PEFT_METHODS:
-        export_peft(ref, staging, store=store)
-    else:
-        shutil.copytree(adapter.path, staging, dirs_exist_ok=True)
+    staging = prepare_hub_folder(ref, Path(tempfile.mkdtemp(prefix="zoo-push-")), store=store)
     if offline_mode():
         raise AdapterError(
             f"cannot push {adapter} to {repo_id}: offline mode (HF_HUB_OFFLINE/ZOO_OFFLINE) is on. "
