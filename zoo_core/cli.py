@@ -25,6 +25,7 @@ from zoo_core.commands._shared import (  # re-exported: plugins and tests import
 from zoo_core.commands.adapters import adapters
 from zoo_core.commands.catalog import models, tasks
 from zoo_core.commands.catalog_admin import catalog_group
+from zoo_core.commands.demo import demo
 from zoo_core.commands.methods import methods
 from zoo_core.commands.plugins import install, plugins, uninstall
 from zoo_core.commands.recommend import recommend
@@ -131,8 +132,14 @@ class RootGroup(ZooGroup):
     type=click.Path(dir_okay=False),
     help="An extra catalog file (registry.json schema). Repeatable; ZOO_CATALOG works too.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Let the libraries' own progress bars, warnings and log lines through (transformers, peft, timm...).",
+)
 @click.pass_context
-def cli(ctx, catalogs):
+def cli(ctx, catalogs, verbose):
     """transfer-zoo: pick a pre-trained model, adapt it to your data, keep the adapter.
 
     \b
@@ -142,6 +149,9 @@ def cli(ctx, catalogs):
       zoo methods list
       zoo plugins list --json
     """
+    from zoo_core.quiet import configure_output
+
+    configure_output(verbose=verbose)
     ctx.obj = {"catalogs": catalogs}
 
 
@@ -158,6 +168,7 @@ cli.add_command(quickstart)
 cli.add_command(recommend)
 cli.add_command(adapters)
 cli.add_command(catalog_group)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -133,15 +133,20 @@ def predict(
             raise DataError(f"image not found: {missing[0]}{more}")
     probabilities = predict_items(net, method, items, batch_size=batch_size).softmax(-1)
     results = []
-    k = max(1, min(top_k, len(labels)))
     for item, probs in zip(items, probabilities):
-        values, indices = probs.topk(k)
+        top = top_labels(probs, labels, top_k)
         results.append(
             {
                 "input": str(item),
-                "label": labels[int(indices[0])],
-                "score": float(values[0]),
-                "top": [{"label": labels[int(i)], "score": float(v)} for v, i in zip(values, indices)],
+                "label": top[0][0],
+                "score": top[0][1],
+                "top": [{"label": label, "score": score} for label, score in top],
             }
         )
     return results
+
+
+def top_labels(probabilities: torch.Tensor, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` most likely ``(label, probability)`` of one item, best first (at least one, at most all)."""
+    values, indices = probabilities.topk(max(1, min(k, len(labels))))
+    return [(labels[int(i)], float(v)) for v, i in zip(values, indices)]
