@@ -46,6 +46,8 @@ QUIET_ENVIRONMENT = {
     "TOKENIZERS_PARALLELISM": "false",
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "GRADIO_ANALYTICS_ENABLED": "False",
+    # mlflow sets its own loggers to this level when imported, over any level set before.
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
 }
 
 _verbose = False

@@ -75,6 +75,18 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     help="Repeat over N seeds (SEED, SEED+1, ...) and report mean and standard deviation; "
     "with --shots each seed draws other examples. Repeats store no adapters.",
 )
+@click.option(
+    "--report-to",
+    multiple=True,
+    metavar="TRACKER",
+    help="Log the run to tensorboard, mlflow or wandb (repeatable, or comma-separated): hyper-parameters, "
+    "every epoch, final/ metrics and plots; the logs go in the run folder.",
+)
+@click.option(
+    "--tracking-dir",
+    type=click.Path(file_okay=False),
+    help="Where --report-to trackers write instead of the run folder (one place to compare many runs).",
+)
 @click.option("--no-save", is_flag=True, help="Do not store the adapter or the run folder.")
 @json_option
 def finetune(
@@ -107,6 +119,8 @@ def finetune(
     method_opts,
     variant,
     repeat,
+    report_to,
+    tracking_dir,
     no_save,
     as_json,
 ):
@@ -119,6 +133,7 @@ def finetune(
       zoo finetune -m resnet50 -d ./photos --method full -o gradual_unfreeze=true --test ./photos_test
       zoo finetune -m minilm-l6 -d reviews.csv --method bottleneck --variant pfeiffer -o reduction=8
       zoo finetune -m minilm-l6 -d reviews.csv --method protonet --shots 8 --repeat 10
+      zoo finetune -m efficientnet-lite0 -d ./photos --report-to tensorboard,mlflow
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
@@ -160,6 +175,8 @@ def finetune(
         "label_smoothing": label_smoothing,
         "class_weights": class_weights,
         "progress": not as_json,
+        "report_to": list(report_to) or None,
+        "tracking_dir": tracking_dir,
     }
     settings = {k: v for k, v in settings.items() if v is not None}  # flags left unset keep the defaults
     if repeat > 1:

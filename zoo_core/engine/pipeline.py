@@ -29,6 +29,7 @@ from zoo_core.engine.settings import (
     build_train_config,
     method_options,
 )
+from zoo_core.engine.tracking import check_tracking, start_tracking
 from zoo_core.engine.train import TrainConfig, Trainer, TrainResult, make_accelerator, predict_logits, seed_everything
 from zoo_core.errors import DataError, ZooError
 from zoo_core.metrics import classification_metrics
@@ -119,6 +120,7 @@ def prepare(
         train_config.num_workers = default_workers(entry.modality)
     if config.save:  # the default name too: a catalog alias or a plugin's method name may not make one
         check_adapter_name(config.name or default_adapter_name(entry, config.method))
+    check_tracking(config.report_to, config.tracking_dir)
     if config.shots is not None and config.shots < 1:
         raise ZooError(f"--shots must be at least 1 (examples per class), got {config.shots}")
     if not 0 < config.val_fraction < 1:
@@ -287,7 +289,12 @@ def fit_on_items(run: PreparedRun) -> Fitted:
 
 def evaluate_fitted(run: PreparedRun, fitted: Fitted) -> FinetuneResult:
     """Metrics of the fitted model on the evaluation split (test, else validation)."""
-    logits, labels = predict_logits(fitted.eval_module, run.accelerator.prepare(fitted.eval_loader), run.accelerator)
+    logits, labels = predict_logits(
+        fitted.eval_module,
+        run.accelerator.prepare(fitted.eval_loader),
+        run.accelerator,
+        progress=f"evaluate ({run.eval_split})" if run.train_config.progress else None,
+    )
     metrics = classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), run.label_names)
     result = fitted.result
     return FinetuneResult(
@@ -374,16 +381,19 @@ def finetune(
     ``schedule``, ``warmup``, ``patience``, ``grad_accum``...), which default to the method's own
     (``zoo methods show NAME``); pass them as keywords, or as a ``config`` object. Evaluation uses
     the test split when one exists, else the validation split (which also drove early stopping;
-    the result says so).
+    the result says so). ``report_to=["tensorboard", "mlflow"]`` also logs the run to experiment
+    trackers (:mod:`zoo_core.engine.tracking` says what and where).
     """
     from zoo_core.plugins import Zoo
 
     config = (config or FinetuneConfig()).updated(**options)
     run = prepare(model, data, config, zoo=zoo or Zoo(), log=log or (lambda message: None), accelerator=accelerator)
-    fitted = fit_on_features(run) if run.method.uses_feature_cache else fit_on_items(run)
-    outcome = evaluate_fitted(run, fitted)
-    if outcome.is_main_process:  # only the main process writes runs and adapters
-        save_outputs(run, outcome)
+    with start_tracking(run) as tracking:  # inert unless config.report_to names trackers
+        fitted = fit_on_features(run) if run.method.uses_feature_cache else fit_on_items(run)
+        outcome = evaluate_fitted(run, fitted)
+        if outcome.is_main_process:  # only the main process writes runs and adapters
+            save_outputs(run, outcome)
+        tracking.log_outcome(outcome)
     return outcome
 
 

@@ -36,6 +36,10 @@ class FinetuneConfig:
     run_dir: str | Path | None = None
     offline: bool | None = None
     train: dict[str, Any] = field(default_factory=dict)
+    # Experiment trackers ("tensorboard", "mlflow", "wandb"; a list or one comma-separated string) and
+    # where they write instead of the run folder (see zoo_core.engine.tracking).
+    report_to: list[str] | str = field(default_factory=list)
+    tracking_dir: str | Path | None = None
 
     def updated(self, **options: Any) -> FinetuneConfig:
         """A copy with ``options`` applied: config fields by name, anything else a training setting.
@@ -77,6 +81,7 @@ class FinetuneResult:
     is_main_process: bool = True
     model_obj: Any = field(default=None, repr=False)
     skipped: list[dict[str, str]] = field(default_factory=list)  # items left out of the data: location, reason
+    tracking: dict[str, str] = field(default_factory=dict)  # tracker -> where its logs are (with --report-to)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +101,7 @@ class FinetuneResult:
             "run_dir": self.run_dir,
             "notes": self.notes,
             "skipped": self.skipped,
+            "tracking": self.tracking,
         }
 
 

@@ -94,16 +94,28 @@ def _better(monitor: str, value: float, best: float | None) -> bool:
 
 
 @torch.no_grad()
-def predict_logits(module: nn.Module, loader, accelerator=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels for every batch of ``loader`` (gathered across processes)."""
+def predict_logits(
+    module: nn.Module, loader, accelerator=None, progress: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels for every batch of ``loader`` (gathered across processes); ``progress``:
+    a bar with that description, on a terminal."""
     module.eval()
     all_logits, all_labels = [], []
+    bar = None
+    if progress and sys.stderr.isatty() and (accelerator is None or accelerator.is_local_main_process):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(loader), desc=progress, unit="batch", leave=False, dynamic_ncols=True)
     for inputs, labels in loader:
         logits = module(inputs)
         if accelerator is not None:
             logits, labels = accelerator.gather_for_metrics((logits, labels))
         all_logits.append(logits.float().cpu())
         all_labels.append(labels.cpu())
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     if not all_logits:
         return torch.zeros(0), torch.zeros(0, dtype=torch.long)
     return torch.cat(all_logits), torch.cat(all_labels)
@@ -228,6 +240,8 @@ class Trainer:
                     stale += 1
             result.history.append(record)
             self.log(_format_epoch(record))
+            if getattr(accelerator, "trackers", None):  # experiment trackers (--report-to) see each epoch live
+                accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=record["epoch"])
             if val_loader is not None and config.patience and not planned and stale >= config.patience:
                 result.stopped_early = True
                 break
