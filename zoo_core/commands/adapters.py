@@ -184,20 +184,54 @@ def adapters_rm(adapter):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["peft", "archive"]),
+    type=click.Choice(["peft", "archive", "onnx", "transformers", "timm"]),
     default="archive",
     show_default=True,
-    help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz.",
+    help="peft: adapter_config.json + adapter_model.safetensors for peft.PeftModel; archive: .tar.gz for "
+    "'zoo adapters import'; onnx: one model.onnx graph + preprocessing.json; transformers: a text-classification "
+    "folder (trust_remote_code=True); timm: model.safetensors + config.json for timm.create_model.",
 )
-@click.option("--out", required=True, type=click.Path(), help="Folder (peft) or file/folder (archive).")
+@click.option("--out", required=True, type=click.Path(), help="Folder (file or folder for archive).")
 def adapters_export(adapter, fmt, out):
-    """Export an adapter in PEFT format or as an archive for 'zoo adapters import'.
+    """Export an adapter for peft, zoo, ONNX Runtime, transformers or timm.
+
+    onnx, transformers and timm run what they wrote on the adapter's stored samples and keep it only
+    if its logits match zoo's (recorded in zoo_export.json). LoRA-style tuners are merged into the
+    weights. onnx takes every adapter: backbone, adapter and head in one graph (dynamic batch, and
+    sequence for text), preprocessing.json (image recipe or tokenizer settings, tokenizer files
+    beside it) and the labels. transformers (text adapters) writes config.json (id2label), the
+    weights, the tokenizer and modeling_zoo.py, a small model class with zoo's pooling (mean, cls or
+    last token), which no stock *ForSequenceClassification computes: load it with
+    trust_remote_code=True. timm (image adapters) writes the adapted architecture with zoo's head as
+    its classifier; adapters timm cannot express (multilevel features, an MLP head, bottleneck
+    modules) are refused: use onnx for those.
 
     \b
     Examples:
       zoo adapters export reviews-lora --format peft --out ./reviews-peft
       zoo adapters export quickstart-digits --format archive --out ./shared/
+      zoo adapters export flowers-probe --format onnx --out ./flowers-onnx
+      zoo adapters export reviews-lora --format transformers --out ./reviews-hf
+        then: pipeline("text-classification", model="./reviews-hf", trust_remote_code=True)
+      zoo adapters export flowers-lora --format timm --out ./flowers-timm
+        then: timm.create_model("local-dir:./flowers-timm", pretrained=True)
     """
+    if fmt in ("onnx", "transformers", "timm"):
+        from zoo_core.commands._shared import get_zoo
+        from zoo_core.engine.deploy import export_deployment
+
+        path = export_deployment(adapter, fmt, out, zoo=get_zoo())
+        record = json.loads((path / "zoo_export.json").read_text())
+        checks = record["checks"]
+        if checks.get("samples"):
+            click.echo(
+                f"checked on {checks['samples']} stored samples: max |logit difference| "
+                f"{checks['max_abs_logit_difference']:.2g}, top-1 agreement {checks['top1_agreement']:.0%}"
+            )
+        for note in record.get("notes", []):
+            click.echo(f"note: {note}")
+        click.echo(f"exported {record['adapter']} as {fmt} to {path} ({', '.join(record['files'])})")
+        return
     from zoo_core.engine.export import export_archive, export_peft
 
     path = export_peft(adapter, out) if fmt == "peft" else export_archive(adapter, out)
@@ -235,3 +269,24 @@ def adapters_push(adapter, repo_id, private):
     from zoo_core.engine.export import push_to_hub
 
     click.echo(f"pushed: {push_to_hub(adapter, repo_id, private=private)}")
+
+
+@adapters.command("pull")
+@click.argument("repo_id")
+@click.option("--name", help="Store it under this name (default: the name it was pushed with).")
+@click.option("--revision", help="A branch, tag or commit of the Hub repo (default: main).")
+def adapters_pull(repo_id, name, revision):
+    """Download an adapter pushed with 'zoo adapters push' and import it as a new version.
+
+    Through huggingface_hub and its cache: with HF_HUB_OFFLINE=1 only a cached copy is used. Every
+    file its adapter.json lists is checked against the recorded sha256 before anything is stored.
+
+    \b
+    Examples:
+      zoo adapters pull me/reviews-lora
+      zoo adapters pull me/reviews-lora --name reviews --revision v1
+    """
+    from zoo_core.engine.export import pull_from_hub
+
+    ref = pull_from_hub(repo_id, name=name, revision=revision)
+    click.echo(f"pulled {repo_id} as {ref} ({ref.path})")
