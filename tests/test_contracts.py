@@ -27,10 +27,16 @@ BOTH = [
     "adalora",
     "fomaml",
     "contrastive",
+    "coral",
+    "dann",
+    "mcc",
+    "self_training",
 ]
 # VeRA adapts linear layers only (peft): transformers yes, convnets such as the tiny timm model no.
-TEXT_ONLY: list[str] = ["vera"]
-CASES = [(m, TINY_IMAGE) for m in BOTH] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
+TEXT_ONLY: list[str] = ["vera", "zero_shot"]
+# AdaBN re-estimates BatchNorm statistics: convnets with BatchNorm only.
+IMAGE_ONLY: list[str] = ["adabn"]
+CASES = [(m, TINY_IMAGE) for m in BOTH + IMAGE_ONLY] + [(m, TINY_TEXT) for m in BOTH + TEXT_ONLY]
 
 
 @pytest.mark.parametrize("method, model", CASES)
@@ -50,7 +56,7 @@ def test_every_first_party_method_is_covered(tiny_zoo):
     # A new first-party method must be added to the parametrisation above.
     info = tiny_zoo.pm.info
     first_party = {name for name, spec in tiny_zoo.methods.items() if info[spec.plugin].distribution == "transfer-zoo"}
-    assert first_party == set(BOTH + TEXT_ONLY)
+    assert first_party == set(BOTH + TEXT_ONLY + IMAGE_ONLY)
 
 
 @pytest.mark.parametrize("variant, per_layer", [("houlsby", 2), ("pfeiffer", 1)])

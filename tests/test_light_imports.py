@@ -27,6 +27,10 @@ main({args!r})
         ["methods", "list", "--json"],
         ["tasks", "list", "--json"],
         ["adapters", "list", "--json"],
+        ["embed", "--help"],
+        ["cluster", "--help"],
+        ["zero-shot", "--help"],
+        ["demo", "--help"],
     ],
 )
 def test_listing_commands_do_not_import_heavy_modules(args):

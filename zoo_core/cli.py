@@ -30,6 +30,8 @@ from zoo_core.commands.methods import methods
 from zoo_core.commands.plugins import install, plugins, uninstall
 from zoo_core.commands.recommend import recommend
 from zoo_core.commands.training import evaluate, finetune, predict, quickstart
+from zoo_core.commands.unsupervised import cluster, embed
+from zoo_core.commands.zero_shot import zero_shot
 from zoo_core.errors import ZooError
 
 __all__ = [
@@ -169,6 +171,9 @@ cli.add_command(recommend)
 cli.add_command(adapters)
 cli.add_command(catalog_group)
 cli.add_command(demo)
+cli.add_command(zero_shot)
+cli.add_command(embed)
+cli.add_command(cluster)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,28 +1,38 @@
 """First-party plugin: pure-torch adaptation methods (linear probe, full fine-tune, BitFit, LayerNorm
 tuning, bottleneck adapters, prototypical networks, first-order Proto-MAML, SetFit-style
-contrastive tuning).
+contrastive tuning, domain adaptation with unlabelled target data).
 
 Torch-free: the specs name their classes by import string and their options by torch-free
 dataclasses (:mod:`zoo_methods.options`). Modules by mechanism: ``_probe`` and ``_logistic`` (the
 linear probe and its L-BFGS head fit), ``_full``, ``_selective`` (BitFit, LN-tuning),
-``_bottleneck``, ``_prototypes`` (protonet, fomaml), ``_contrastive``.
+``_bottleneck``, ``_prototypes`` (protonet, fomaml), ``_contrastive``, ``_domain`` (coral, dann, mcc,
+self_training, adabn).
 """
 
 from zoo_core.hookspecs import hookimpl
 from zoo_core.specs import MethodSpec
 from zoo_methods.options import (
+    AdaBNOptions,
     BitFitOptions,
     BottleneckOptions,
     ContrastiveOptions,
+    CoralOptions,
+    DANNOptions,
     FirstOrderProtoMAMLOptions,
     FullFineTuneOptions,
     LayerNormTuningOptions,
     LinearProbeOptions,
+    MCCOptions,
     PrototypicalNetworkOptions,
+    SelfTrainingOptions,
+    ZeroShotOptions,
 )
 
 # Training settings of the methods that train inside the backbone; each spec adds its learning rate.
 _ADAPTER_DEFAULTS = {"epochs": 5, "weight_decay": 0.01, "batch_size": 32, "warmup": 0.1, "patience": 2}
+# Domain adaptation on cached features: the bottleneck net trains for a fixed schedule (AdamW, cosine);
+# TLlib's trade-off 1 and batch 32 per domain. Chosen before any benchmark ran, not tuned on test data.
+_DOMAIN_DEFAULTS = {"lr": 1e-3, "epochs": 30, "weight_decay": 1e-3, "batch_size": 32}
 # The few-shot methods fit in one pass over cached features: one "epoch", no early stopping to speak of.
 _FEW_SHOT_DEFAULTS = {"epochs": 1, "weight_decay": 0.0, "batch_size": 64, "patience": 1}
 
@@ -100,6 +110,46 @@ METHODS = [
             "schedule": "linear",
             "patience": 1,
         },
+    ),
+    MethodSpec(
+        name="zero_shot",
+        factory="zoo_methods._zero_shot:ZeroShot",
+        description="no training data: classes are embeddings of the label names (built by 'zoo zero-shot', "
+        "not zoo finetune)",
+        trains="head",
+        modalities=("text",),
+        unsupported_reason="it embeds label names with the backbone, which needs a text model "
+        "(CLIP-style image-text models are not in the catalog)",
+        options=ZeroShotOptions,
+    ),
+    *[
+        MethodSpec(
+            name=name,
+            factory=f"zoo_methods._domain:{factory}",
+            description=f"domain adaptation with --unlabeled target data: {what}; trains a bottleneck "
+            "(Linear, BatchNorm, ReLU, dropout) and a linear classifier on cached frozen features",
+            trains="head",
+            options=options,
+            defaults=_DOMAIN_DEFAULTS,
+        )
+        for name, factory, options, what in (
+            ("coral", "DeepCORAL", CoralOptions, "Deep CORAL, aligns the feature means and covariances"),
+            ("dann", "DANN", DANNOptions, "DANN, a domain discriminator behind gradient reversal"),
+            ("mcc", "MinimumClassConfusion", MCCOptions, "minimum class confusion on the target predictions"),
+            ("self_training", "SelfTraining", SelfTrainingOptions, "FixMatch-style pseudo-labels, weak/strong views"),
+        )
+    ],
+    MethodSpec(
+        name="adabn",
+        factory="zoo_methods._domain:AdaBN",
+        description="domain adaptation with --unlabeled target data: AdaBN, BatchNorm statistics re-estimated on "
+        "the target images, then a linear probe (convnets with BatchNorm only)",
+        trains="head",
+        modalities=("image",),
+        unsupported_reason="adabn re-estimates BatchNorm statistics, and text transformers have none (LayerNorm); "
+        "use coral, dann, mcc or self_training",
+        options=AdaBNOptions,
+        defaults={"lr": 1e-2, "epochs": 1, "weight_decay": 0.0, "batch_size": 64},
     ),
 ]
 

@@ -14,7 +14,13 @@ from zoo_core.options import MethodOptions, option
 __all__ = [
     "L2_GRID",
     "BitFitOptions",
+    "AdaBNOptions",
     "BottleneckOptions",
+    "CoralOptions",
+    "DANNOptions",
+    "DomainAdaptationOptions",
+    "MCCOptions",
+    "SelfTrainingOptions",
     "ContrastiveOptions",
     "EpisodeOptions",
     "FirstOrderProtoMAMLOptions",
@@ -22,6 +28,8 @@ __all__ = [
     "LayerNormTuningOptions",
     "LinearProbeOptions",
     "PrototypicalNetworkOptions",
+    "ZERO_SHOT_TEMPLATES",
+    "ZeroShotOptions",
 ]
 
 #: L2 strengths the logistic-regression head tries, strongest first (a log grid).
@@ -120,3 +128,82 @@ class ContrastiveOptions(MethodOptions):
     max_steps: int = option(1000, "at most this many optimiser steps when the count is automatic", min=1)
     steps: int | None = option(None, "optimiser steps, set directly (None or 0: automatic)", min=0)
     tune_embeddings: bool = option(False, "also train the word-embedding table (frozen by default)")
+
+
+#: The default zero-shot templates: generic sentences, not tuned to any dataset ('{}' is the label's name).
+ZERO_SHOT_TEMPLATES = ("{}", "This example is {}.", "This text is about {}.")
+
+
+@dataclass
+class ZeroShotOptions(MethodOptions):
+    """Zero-shot from label names: what the class vectors were made of, and the logits' fixed scale."""
+
+    templates: list[str] = option(
+        list(ZERO_SHOT_TEMPLATES),
+        "sentences with '{}' where a label's name goes; a class is the mean of their normalised embeddings",
+    )
+    class_names: list[str] | None = option(
+        None, "the text put into the templates for each label, in label order (None: the labels themselves)"
+    )
+    temperature: float = option(
+        20.0, "logits are temperature x cosine similarity (fixed; 20 is the sentence-transformers loss scale)", min=0.0
+    )
+
+
+@dataclass
+class DomainAdaptationOptions(MethodOptions):
+    """What the feature-space domain adaptation methods share: the bottleneck and the loss weight."""
+
+    bottleneck: int = option(
+        256, "width of the trained bottleneck (Linear, BatchNorm, ReLU, dropout) under the classifier", min=1
+    )
+    trade_off: float = option(
+        1.0, "weight of the domain adaptation loss (0: source only; the unlabelled data is then unused)", min=0.0
+    )
+
+
+@dataclass
+class CoralOptions(DomainAdaptationOptions):
+    """Deep CORAL: the bottleneck and the weight of the covariance alignment loss."""
+
+
+@dataclass
+class DANNOptions(DomainAdaptationOptions):
+    """DANN: the domain discriminator behind the gradient reversal layer."""
+
+    discriminator_hidden: int = option(
+        256, "width of the domain discriminator's two hidden layers (TLlib: 1024, four times the compute)", min=1
+    )
+
+
+@dataclass
+class MCCOptions(DomainAdaptationOptions):
+    """Minimum class confusion: the temperature that rescales the target predictions."""
+
+    temperature: float = option(2.5, "softmax temperature of the target predictions", min=1e-3)
+
+
+@dataclass
+class SelfTrainingOptions(DomainAdaptationOptions):
+    """FixMatch-style self-training: the confidence threshold and the strong view of a feature."""
+
+    threshold: float = option(
+        0.95, "confidence a weak-view (plain feature) prediction needs to become a pseudo-label", min=0.0, max=1.0
+    )
+    strong_dropout: float = option(
+        0.5, "strong view: share of the standardised feature's dimensions dropped", min=0.0, max=0.95
+    )
+    strong_noise: float = option(
+        0.1, "strong view: std of the Gaussian noise added to the standardised feature", min=0.0
+    )
+
+
+@dataclass
+class AdaBNOptions(MethodOptions):
+    """AdaBN: which BatchNorm statistics the probe is fitted under."""
+
+    source_statistics: bool = option(
+        True,
+        "fit the probe on features under BatchNorm statistics re-estimated on the labelled data, so each domain "
+        "is normalised by its own (AdaBN); false: under the pre-trained statistics",
+    )

@@ -40,6 +40,12 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
 )
 @click.option("--val", type=click.Path(exists=True), help="Validation data (default: a stratified 20% of --data).")
 @click.option("--test", type=click.Path(exists=True), help="Test data, for an unbiased final evaluation.")
+@click.option(
+    "--unlabeled",
+    type=click.Path(exists=True),
+    help="Unlabelled data of the target domain (any --data layout, labels ignored; or images or texts without "
+    "labels) for the domain adaptation methods: coral, dann, mcc, self_training, adabn.",
+)
 @click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
 @click.option("--epochs", type=int, help="Epochs (default: the method's).")
 @click.option("--lr", type=float, help="Learning rate (default: the method's).")
@@ -94,6 +100,7 @@ def finetune(
     data,
     val,
     test,
+    unlabeled,
     method,
     epochs,
     lr,
@@ -134,6 +141,7 @@ def finetune(
       zoo finetune -m minilm-l6 -d reviews.csv --method bottleneck --variant pfeiffer -o reduction=8
       zoo finetune -m minilm-l6 -d reviews.csv --method protonet --shots 8 --repeat 10
       zoo finetune -m efficientnet-lite0 -d ./photos --report-to tensorboard,mlflow
+      zoo finetune -m minilm-l6 -d books.tsv --method dann --unlabeled kitchen.tsv --test kitchen_test.tsv
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
@@ -157,6 +165,7 @@ def finetune(
         "method": method,
         "val": val,
         "test": test,
+        "unlabeled": unlabeled,
         "name": name,
         "head": head,
         "head_options": {"dropout": dropout},

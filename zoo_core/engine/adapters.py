@@ -333,11 +333,13 @@ def save_adapter(
     samples: Sequence[Any],
     *,
     offline: bool | None = None,
+    card: Callable[[dict[str, Any]], str] | None = None,
 ) -> AdapterRef:
     """Store ``model``'s adapter as a new version of ``name``, then reload it and check that it
     reproduces its predictions on ``samples`` (:func:`verify_reload`). Only then is the version
     marked verified (``verified.json``, written last): a process that dies between the rename and
-    the check leaves a version that listings show, and loading refuses, as unverified."""
+    the check leaves a version that listings show, and loading refuses, as unverified. ``card``
+    writes its README.md from the metadata (default :func:`model_card`)."""
     from zoo_core.engine.inference import predict_items
 
     state = method.adapter_state(model)
@@ -347,7 +349,7 @@ def save_adapter(
 
     def write(tmp: Path) -> dict[str, Any]:
         write_samples(tmp, samples, expected, modality)
-        return write_adapter_files(tmp, state, metadata, model_card({**metadata, "name": name}))
+        return write_adapter_files(tmp, state, metadata, (card or model_card)({**metadata, "name": name}))
 
     store = AdapterStore()
     ref = store.save(name, write)

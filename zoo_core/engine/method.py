@@ -30,6 +30,11 @@ class AdaptationMethod:
     :meth:`set_train_mode` before each epoch, :meth:`on_epoch_start` for schedules such as gradual
     unfreezing, and :meth:`param_groups` to build the optimiser. :meth:`adapter_state` is what an
     adapter stores.
+
+    Domain adaptation: a method with ``uses_unlabeled_data`` receives the unlabelled target data
+    (``zoo finetune --unlabeled PATH``) once through :meth:`set_unlabeled`, after :meth:`prepare`
+    and before :meth:`fit_features` / :meth:`fit_items`; a run of such a method without it is
+    refused, and so is ``--unlabeled`` for any other method.
     """
 
     name = "base"
@@ -48,6 +53,9 @@ class AdaptationMethod:
     #: True when :meth:`set_support` can replace the classes with a labelled support set at
     #: prediction time (``zoo predict --support``).
     accepts_support_set = False
+    #: True when the method adapts to unlabelled target-domain data (``--unlabeled``), handed over
+    #: by :meth:`set_unlabeled`; the pipeline refuses a run of it without such data.
+    uses_unlabeled_data = False
 
     def __init__(self, **options: Any) -> None:
         self.options = coerce_options(self.Options, options if self._typed() else {}, what=f"method '{self.name}'")
@@ -185,6 +193,12 @@ class AdaptationMethod:
         """Replace the classes with those of a labelled support set (its features and label ids);
         only for methods with ``accepts_support_set`` (prototypes: ``protonet``)."""
         raise ZooError(f"method '{self.name}' cannot take a support set")
+
+    def set_unlabeled(self, model: TransferModel, unlabeled: torch.Tensor | Sequence[Any]) -> None:
+        """Receive the unlabelled target data once, before fitting (only with ``uses_unlabeled_data``):
+        its cached backbone features ``[N, num_features]`` for a method with ``uses_feature_cache``,
+        else the raw items (image paths or texts). Keep it for ``fit_features`` / ``fit_items``."""
+        raise ZooError(f"method '{self.name}' does not use unlabelled data")
 
     def describe(self) -> dict[str, Any]:
         """What an adapter records of the method: its name and every option's value."""

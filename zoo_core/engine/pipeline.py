@@ -31,6 +31,7 @@ from zoo_core.engine.settings import (
 )
 from zoo_core.engine.tracking import check_tracking, start_tracking
 from zoo_core.engine.train import TrainConfig, Trainer, TrainResult, make_accelerator, predict_logits, seed_everything
+from zoo_core.engine.unlabeled import UnlabeledData, check_unlabeled_use, load_unlabeled, overlap_note
 from zoo_core.errors import DataError, ZooError
 from zoo_core.metrics import classification_metrics
 from zoo_core.specs import load_spec_object
@@ -73,6 +74,7 @@ class PreparedRun:
     accelerator: Any
     log: Callable[[str], None]
     notes: list[str]
+    unlabeled: UnlabeledData | None = None  # target-domain data for domain adaptation (--unlabeled)
 
     def ids(self, data: LabelledData | None) -> list[int] | None:
         return label_ids(data, self.label_names) if data is not None else None
@@ -116,6 +118,8 @@ def prepare(
     # Options and names are checked before any data is read or model built: a typo costs nothing.
     options = method_options(spec, config.method_options)
     train_config = build_train_config(spec.defaults, {**config.train, "seed": config.seed})
+    method = load_spec_object(spec)(**options)
+    check_unlabeled_use(zoo, config.method, method, config.unlabeled is not None)
     if "num_workers" not in config.train:
         train_config.num_workers = default_workers(entry.modality)
     if config.save:  # the default name too: a catalog alias or a plugin's method name may not make one
@@ -167,11 +171,14 @@ def prepare(
             "give --test for an unbiased number"
         )
 
+    unlabeled = None
+    if config.unlabeled is not None:
+        unlabeled = load_unlabeled(config.unlabeled, modality=splits.train.modality, **config.data_options)
+        notes += [*unlabeled.notes, *filter(None, [overlap_note(unlabeled, eval_data.items, eval_split)])]
     seed_everything(config.seed)
     backbone = build_backbone(
         zoo, entry, pretrained=config.pretrained, offline=config.offline, **config.backbone_options
     )
-    method = load_spec_object(spec)(**options)
     wanted = method.backbone_features()
     if not backbone.use_features(wanted):
         notes.append(f"{entry.family} backbones cannot give '{wanted}' features; the pooled final features were used")
@@ -196,6 +203,7 @@ def prepare(
         accelerator=accelerator or make_accelerator(train_config.grad_accum),
         log=log,
         notes=notes,
+        unlabeled=unlabeled,
     )
 
 
@@ -206,7 +214,7 @@ def fit_on_features(run: PreparedRun) -> Fitted:
     show = cfg.progress and sys.stderr.isatty()
     started = time.perf_counter()
 
-    def features(data: LabelledData, what: str) -> torch.Tensor:
+    def features(data: LabelledData | UnlabeledData, what: str) -> torch.Tensor:
         return extract_features(
             run.backbone, data.items, batch_size=64, num_workers=cfg.num_workers, progress=show, desc=f"{what} features"
         )
@@ -214,8 +222,12 @@ def fit_on_features(run: PreparedRun) -> Fitted:
     train_x = features(run.train_data, "train")
     val_x = features(splits.val, "val") if splits.val is not None else None
     eval_x = val_x if run.eval_data is splits.val else features(run.eval_data, run.eval_split)
+    target_x = features(run.unlabeled, "unlabeled") if run.unlabeled is not None else None
     feature_seconds = time.perf_counter() - started
-    run.log(f"features: {len(run.train_data) + len(run.eval_data)} items in {feature_seconds:.1f}s")
+    count = len(run.train_data) + len(run.eval_data) + len(run.unlabeled or [])
+    run.log(f"features: {count} items in {feature_seconds:.1f}s")
+    if target_x is not None:
+        run.method.set_unlabeled(run.net, target_x)
     y_train, y_val = run.ids(run.train_data), run.ids(splits.val)
     assert y_train is not None
     result = run.method.fit_features(run.net.head, train_x, y_train, val_x, y_val, run.fit_config)
@@ -249,6 +261,8 @@ def fit_on_items(run: PreparedRun) -> Fitted:
     y_train, y_val = run.ids(run.train_data), run.ids(splits.val)
     assert y_train is not None
     val_items = splits.val.items if splits.val is not None else None
+    if run.unlabeled is not None:
+        run.method.set_unlabeled(run.net, run.unlabeled.items)
     result = run.method.fit_items(
         run.net,
         run.train_data.items,
@@ -327,6 +341,8 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
         config.seed,
         config.pretrained,
     )
+    if run.unlabeled is not None:
+        manifest["data"]["unlabeled"] = run.unlabeled.describe()
     outcome.skipped = [s.as_dict() for s in run.splits.skipped]
     if config.save or config.run_dir:
         folder = Path(config.run_dir or default_run_folder(config.name or entry.short_name, config.method))
@@ -381,8 +397,10 @@ def finetune(
     ``schedule``, ``warmup``, ``patience``, ``grad_accum``...), which default to the method's own
     (``zoo methods show NAME``); pass them as keywords, or as a ``config`` object. Evaluation uses
     the test split when one exists, else the validation split (which also drove early stopping;
-    the result says so). ``report_to=["tensorboard", "mlflow"]`` also logs the run to experiment
-    trackers (:mod:`zoo_core.engine.tracking` says what and where).
+    the result says so). ``unlabeled`` (a path, or LabelledData whose labels are ignored) gives a
+    domain adaptation method (``coral``, ``dann``...) its target-domain data.
+    ``report_to=["tensorboard", "mlflow"]`` also logs the run to experiment trackers
+    (:mod:`zoo_core.engine.tracking` says what and where).
     """
     from zoo_core.plugins import Zoo
 

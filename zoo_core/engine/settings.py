@@ -7,11 +7,14 @@ import json
 import statistics
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo_core.errors import ZooError, did_you_mean
 from zoo_core.options import NULLABLE_SETTINGS, TRAIN_SETTINGS, TrainConfig, coerce_options
 from zoo_core.specs import MethodSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zoo_core.data import LabelledData
 
 
 @dataclass
@@ -22,6 +25,9 @@ class FinetuneConfig:
     method: str = "linear_probe"
     val: str | Path | None = None
     test: str | Path | None = None
+    # Unlabelled target-domain data for domain adaptation methods: a path any loader reads (labels,
+    # if present, are ignored) or loaded LabelledData (see zoo_core.engine.unlabeled).
+    unlabeled: str | Path | LabelledData | None = None
     name: str | None = None
     head: str = "linear"
     head_options: dict[str, Any] = field(default_factory=dict)

@@ -105,6 +105,11 @@ def check_method_declarations(spec: Any, adaptation: Any) -> None:
     assert isinstance(adaptation.options, options_cls), (
         f"rule: self.options is an instance of {options_cls.__name__}, got {type(adaptation.options).__name__}"
     )
+    if adaptation.uses_unlabeled_data:
+        assert cls.set_unlabeled is not AdaptationMethod.set_unlabeled, (
+            f"rule: a method with uses_unlabeled_data receives the data through set_unlabeled; {cls.__name__} "
+            "does not override it"
+        )
     described = adaptation.describe()
     assert described.get("name") == spec.name, (
         f"rule: describe() records the method's name '{spec.name}', got {described.get('name')!r}"
