@@ -71,6 +71,12 @@ class BackboneSpec:
     zoo refuses a name the family does not register, with a :class:`zoo_core.errors.CatalogError`,
     and hands the factory the import string as ``weights.converter``. A catalog never names code to
     import.
+
+    ``continued_pretraining`` (optional) is the import string of
+    ``continue(backbone, items, *, steps, seed, device, log, progress) -> dict``: it trains the
+    backbone in place on unlabelled items with the family's self-supervised objective (``zoo_hf``:
+    masked-language modelling, for ``zoo finetune --tapt-steps N --unlabeled PATH``) and returns
+    what the run records of it. Families without one refuse ``--tapt-steps``.
     """
 
     name: str
@@ -79,6 +85,7 @@ class BackboneSpec:
     description: str = ""
     plugin: str = ""
     converters: dict[str, str] = field(default_factory=dict)
+    continued_pretraining: str | None = None
 
 
 @dataclass(frozen=True)

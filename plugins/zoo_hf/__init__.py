@@ -14,6 +14,7 @@ def register_backbones(register):
             name="hf",
             modality="text",
             factory="zoo_hf._impl:create_backbone",
+            continued_pretraining="zoo_hf._tapt:continue_pretraining",
             description="transformers encoders (AutoModel); CLS, mean or last-token pooling per catalog entry",
         )
     )

@@ -133,7 +133,10 @@ def create_backbone(
     limit = max_length or text_cfg.get("max_seq_len") or getattr(tokenizer, "model_max_length", 512)
     limit = min(int(limit), 4096)
     model.eval()
-    return HFTextBackbone(model, tokenizer, entry, text_cfg.get("pooling") or "cls", limit)
+    backbone = HFTextBackbone(model, tokenizer, entry, text_cfg.get("pooling") or "cls", limit)
+    # Continued pre-training (zoo_hf._tapt) reads the checkpoint's masked-LM head, where it has one.
+    backbone.weights_file = str(weights.file) if pretrained else None
+    return backbone
 
 
 # Checkpoints of encoders pre-trained without a next-sentence task often lack the pooler, which

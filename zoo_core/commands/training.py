@@ -44,7 +44,13 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     "--unlabeled",
     type=click.Path(exists=True),
     help="Unlabelled data of the target domain (any --data layout, labels ignored; or images or texts without "
-    "labels) for the domain adaptation methods: coral, dann, mcc, self_training, adabn.",
+    "labels) for the domain adaptation methods: coral, dann, mcc, self_training, adabn; and for --tapt-steps.",
+)
+@click.option(
+    "--tapt-steps",
+    type=click.IntRange(min=0),
+    help="Task-adaptive pre-training: continue the text model's masked-LM training for N steps on the --unlabeled "
+    "texts, then train --method on the labels (the re-trained encoder is stored with the adapter).",
 )
 @click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
 @click.option("--epochs", type=int, help="Epochs (default: the method's).")
@@ -101,6 +107,7 @@ def finetune(
     val,
     test,
     unlabeled,
+    tapt_steps,
     method,
     epochs,
     lr,
@@ -142,6 +149,7 @@ def finetune(
       zoo finetune -m minilm-l6 -d reviews.csv --method protonet --shots 8 --repeat 10
       zoo finetune -m efficientnet-lite0 -d ./photos --report-to tensorboard,mlflow
       zoo finetune -m minilm-l6 -d books.tsv --method dann --unlabeled kitchen.tsv --test kitchen_test.tsv
+      zoo finetune -m minilm-l6 -d books.tsv --method lora --unlabeled kitchen.tsv --tapt-steps 200
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
@@ -166,6 +174,7 @@ def finetune(
         "val": val,
         "test": test,
         "unlabeled": unlabeled,
+        "tapt_steps": tapt_steps,
         "name": name,
         "head": head,
         "head_options": {"dropout": dropout},

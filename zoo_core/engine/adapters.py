@@ -146,6 +146,10 @@ def load_trained_model(
             f"adapter {adapter}: head '{head_cfg['name']}' refuses head.options "
             f"{json.dumps(head_cfg.get('options', {}))[:200]} from {source}: {' '.join(str(exc).split())[:200]}"
         ) from None
+    if base.get("continued_pretraining"):  # the backbone as continued pre-training left it
+        from zoo_core.engine.tapt import load_continued_state
+
+        load_continued_state(backbone, adapter.path, base["continued_pretraining"], str(adapter))
     model = TransferModel(backbone, head)
     method_cfg = metadata["method"]
     method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
@@ -334,21 +338,34 @@ def save_adapter(
     *,
     offline: bool | None = None,
     card: Callable[[dict[str, Any]], str] | None = None,
+    continued: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None,
 ) -> AdapterRef:
     """Store ``model``'s adapter as a new version of ``name``, then reload it and check that it
     reproduces its predictions on ``samples`` (:func:`verify_reload`). Only then is the version
     marked verified (``verified.json``, written last): a process that dies between the rename and
     the check leaves a version that listings show, and loading refuses, as unverified. ``card``
-    writes its README.md from the metadata (default :func:`model_card`)."""
+    writes its README.md from the metadata (default :func:`model_card`). ``continued`` is (record,
+    backbone state) of continued pre-training (:mod:`zoo_core.engine.tapt`): the re-trained backbone
+    is stored beside the adapter, unless the method's own state holds the whole model."""
+    from safetensors.torch import save_file
+
     from zoo_core.engine.inference import predict_items
+    from zoo_core.engine.tapt import CONTINUED_FILE
 
     state = method.adapter_state(model)
     expected = predict_items(model, method, samples)
     modality = model.backbone.modality
     metadata = {**metadata, "verification": "marker"}  # verified once verified.json exists, not before
+    if continued is not None:
+        record, backbone_state = continued
+        stored_whole = method.trains == "all"
+        record = {**record, "file": None if stored_whole else CONTINUED_FILE}
+        metadata["base_model"] = {**metadata["base_model"], "continued_pretraining": record}
 
     def write(tmp: Path) -> dict[str, Any]:
         write_samples(tmp, samples, expected, modality)
+        if continued is not None and not stored_whole:
+            save_file(backbone_state, str(tmp / CONTINUED_FILE), metadata={"format": "pt", "producer": "transfer-zoo"})
         return write_adapter_files(tmp, state, metadata, (card or model_card)({**metadata, "name": name}))
 
     store = AdapterStore()

@@ -49,6 +49,8 @@ class Backbone(nn.Module):
         self.num_features = int(num_features)
         self.entry = entry
         self.weights_sha256 = weights_sha256  # None for random initialisation
+        # Set when the weights changed after loading (continued pre-training): feature caches key on it.
+        self.weights_delta_sha256: str | None = None
         self.features = "last"
         self.feature_groups: list[int] = [self.num_features]
         # The pre-trained classifier (weight [Cs, F], bias [Cs]) on the pooled final features, where

@@ -39,6 +39,11 @@ def export_peft(ref: str, out: str | Path, *, store: AdapterStore | None = None)
             f"adapter {adapter} uses method '{method['name']}', which has no PEFT format; "
             f"PEFT export supports {', '.join(sorted(PEFT_METHODS))}. Use --format archive instead"
         )
+    if metadata["base_model"].get("continued_pretraining"):
+        raise AdapterError(
+            f"adapter {adapter} was trained on a backbone re-trained by continued pre-training (--tapt-steps): "
+            "PEFT files on the stock base model would predict differently; use --format archive, onnx or transformers"
+        )
     state = load_file(str(adapter.path / WEIGHTS_FILE))
     prefix = "backbone.model."
     peft_state, head_state = {}, {}
@@ -166,7 +171,8 @@ def prepare_hub_folder(ref: str, staging: Path, *, store: AdapterStore | None = 
     adapter = store.resolve(ref)
     metadata = adapter.metadata()
     verify_files(adapter, metadata)
-    if metadata["method"]["name"] in PEFT_METHODS:
+    # PEFT files at the root only where they reproduce the adapter on the stock base model.
+    if metadata["method"]["name"] in PEFT_METHODS and not metadata["base_model"].get("continued_pretraining"):
         export_peft(ref, staging, store=store)
         shutil.copytree(adapter.path, staging / HUB_SUBFOLDER, dirs_exist_ok=True)
     else:

@@ -54,14 +54,18 @@ def cache_key(backbone: Backbone) -> str | None:
     if backbone.weights_sha256 is None:
         return None
     entry_id = getattr(backbone.entry, "id", type(backbone).__name__)
+    described = {
+        "model": entry_id,
+        "weights": backbone.weights_sha256,
+        "preprocess": backbone.preprocessor(train=False).config(),
+        "features": backbone.features,
+        "v": CACHE_VERSION,
+    }
+    delta = getattr(backbone, "weights_delta_sha256", None)
+    if delta is not None:  # weights changed after loading (--tapt-steps): never the pre-trained features
+        described["delta"] = delta
     payload = json.dumps(
-        {
-            "model": entry_id,
-            "weights": backbone.weights_sha256,
-            "preprocess": backbone.preprocessor(train=False).config(),
-            "features": backbone.features,
-            "v": CACHE_VERSION,
-        },
+        described,
         sort_keys=True,
         default=str,
     )

@@ -29,6 +29,7 @@ from zoo_core.engine.settings import (
     build_train_config,
     method_options,
 )
+from zoo_core.engine.tapt import check_tapt, run_tapt
 from zoo_core.engine.tracking import check_tracking, start_tracking
 from zoo_core.engine.train import TrainConfig, Trainer, TrainResult, make_accelerator, predict_logits, seed_everything
 from zoo_core.engine.unlabeled import UnlabeledData, check_unlabeled_use, load_unlabeled, overlap_note
@@ -75,6 +76,9 @@ class PreparedRun:
     log: Callable[[str], None]
     notes: list[str]
     unlabeled: UnlabeledData | None = None  # target-domain data for domain adaptation (--unlabeled)
+    # Continued pre-training (--tapt-steps): what adapters record of it, and the backbone it left.
+    tapt: dict[str, Any] | None = None
+    tapt_state: dict[str, torch.Tensor] | None = None
 
     def ids(self, data: LabelledData | None) -> list[int] | None:
         return label_ids(data, self.label_names) if data is not None else None
@@ -119,7 +123,8 @@ def prepare(
     options = method_options(spec, config.method_options)
     train_config = build_train_config(spec.defaults, {**config.train, "seed": config.seed})
     method = load_spec_object(spec)(**options)
-    check_unlabeled_use(zoo, config.method, method, config.unlabeled is not None)
+    tapt_steps = check_tapt(zoo, entry, config.tapt_steps, config.unlabeled is not None)
+    check_unlabeled_use(zoo, config.method, method, config.unlabeled is not None, tapt=bool(tapt_steps))
     if "num_workers" not in config.train:
         train_config.num_workers = default_workers(entry.modality)
     if config.save:  # the default name too: a catalog alias or a plugin's method name may not make one
@@ -179,6 +184,25 @@ def prepare(
     backbone = build_backbone(
         zoo, entry, pretrained=config.pretrained, offline=config.offline, **config.backbone_options
     )
+    accelerator = accelerator or make_accelerator(train_config.grad_accum)
+    tapt = tapt_state = None
+    if tapt_steps and unlabeled is not None:
+        tapt, tapt_state = run_tapt(
+            zoo,
+            entry,
+            backbone,
+            unlabeled,
+            steps=tapt_steps,
+            seed=config.seed,
+            device=accelerator.device,
+            log=log,
+            progress=train_config.progress,
+        )
+        notes.append(
+            f"tapt: {tapt['steps']} masked-LM steps on {tapt['texts']} unlabelled texts before '{config.method}' "
+            f"(loss {tapt['loss_start']} -> {tapt['loss_end']}; MLM head {tapt['mlm_head']})"
+        )
+        seed_everything(config.seed)  # the head starts as it would without tapt
     wanted = method.backbone_features()
     if not backbone.use_features(wanted):
         notes.append(f"{entry.family} backbones cannot give '{wanted}' features; the pooled final features were used")
@@ -200,10 +224,12 @@ def prepare(
         method=method,
         net=net,
         head_options=head_options,
-        accelerator=accelerator or make_accelerator(train_config.grad_accum),
+        accelerator=accelerator,
         log=log,
         notes=notes,
         unlabeled=unlabeled,
+        tapt=tapt,
+        tapt_state=tapt_state,
     )
 
 
@@ -222,9 +248,10 @@ def fit_on_features(run: PreparedRun) -> Fitted:
     train_x = features(run.train_data, "train")
     val_x = features(splits.val, "val") if splits.val is not None else None
     eval_x = val_x if run.eval_data is splits.val else features(run.eval_data, run.eval_split)
-    target_x = features(run.unlabeled, "unlabeled") if run.unlabeled is not None else None
+    uses_target = run.unlabeled is not None and run.method.uses_unlabeled_data
+    target_x = features(run.unlabeled, "unlabeled") if uses_target and run.unlabeled is not None else None
     feature_seconds = time.perf_counter() - started
-    count = len(run.train_data) + len(run.eval_data) + len(run.unlabeled or [])
+    count = len(run.train_data) + len(run.eval_data) + (len(target_x) if target_x is not None else 0)
     run.log(f"features: {count} items in {feature_seconds:.1f}s")
     if target_x is not None:
         run.method.set_unlabeled(run.net, target_x)
@@ -261,7 +288,7 @@ def fit_on_items(run: PreparedRun) -> Fitted:
     y_train, y_val = run.ids(run.train_data), run.ids(splits.val)
     assert y_train is not None
     val_items = splits.val.items if splits.val is not None else None
-    if run.unlabeled is not None:
+    if run.unlabeled is not None and run.method.uses_unlabeled_data:
         run.method.set_unlabeled(run.net, run.unlabeled.items)
     result = run.method.fit_items(
         run.net,
@@ -343,6 +370,8 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
     )
     if run.unlabeled is not None:
         manifest["data"]["unlabeled"] = run.unlabeled.describe()
+    if run.tapt is not None:
+        manifest["tapt"] = run.tapt
     outcome.skipped = [s.as_dict() for s in run.splits.skipped]
     if config.save or config.run_dir:
         folder = Path(config.run_dir or default_run_folder(config.name or entry.short_name, config.method))
@@ -375,7 +404,16 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
         manifest=manifest,
     )
     samples = list(run.eval_data.items[:VERIFY_SAMPLES])
-    ref = save_adapter(run.zoo, name, run.net, run.method, metadata, samples, offline=config.offline)
+    ref = save_adapter(
+        run.zoo,
+        name,
+        run.net,
+        run.method,
+        metadata,
+        samples,
+        offline=config.offline,
+        continued=(run.tapt, run.tapt_state) if run.tapt is not None and run.tapt_state is not None else None,
+    )
     outcome.adapter, outcome.adapter_path = str(ref), str(ref.path)
 
 

@@ -28,6 +28,9 @@ class FinetuneConfig:
     # Unlabelled target-domain data for domain adaptation methods: a path any loader reads (labels,
     # if present, are ignored) or loaded LabelledData (see zoo_core.engine.unlabeled).
     unlabeled: str | Path | LabelledData | None = None
+    # Task-adaptive pre-training: this many self-supervised steps (masked LM for text) on the
+    # unlabelled data before the method trains on the labels (see zoo_core.engine.tapt); 0 = none.
+    tapt_steps: int = 0
     name: str | None = None
     head: str = "linear"
     head_options: dict[str, Any] = field(default_factory=dict)

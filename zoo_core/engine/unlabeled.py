@@ -87,19 +87,21 @@ def methods_using_unlabeled(zoo: Zoo) -> list[str]:
     return names
 
 
-def check_unlabeled_use(zoo: Zoo, method_name: str, method: Any, given: bool) -> None:
-    """Refuse ``--unlabeled`` for a method that does not use it, and a method that needs it without it."""
+def check_unlabeled_use(zoo: Zoo, method_name: str, method: Any, given: bool, *, tapt: bool = False) -> None:
+    """Refuse ``--unlabeled`` for a method that does not use it (unless continued pre-training,
+    ``tapt``, consumes it), and a method that needs it without it."""
     uses = bool(getattr(method, "uses_unlabeled_data", False))
     if uses and not given:
         raise ZooError(
             f"method '{method_name}' adapts to unlabelled target-domain data: give --unlabeled PATH (images or "
             "texts of the domain you will predict on; labels, if any, are ignored)"
         )
-    if given and not uses:
+    if given and not uses and not tapt:
         users = ", ".join(methods_using_unlabeled(zoo)) or "none is installed"
         raise ZooError(
-            f"--unlabeled: method '{method_name}' does not use unlabelled data; leave --unlabeled out, or pick a "
-            f"domain adaptation method that does: {users}"
+            f"--unlabeled: method '{method_name}' does not use unlabelled data; leave --unlabeled out, pick a "
+            f"domain adaptation method that does ({users}), or add --tapt-steps N to continue pre-training a text "
+            "model on it first"
         )
 
 

@@ -56,6 +56,34 @@ def check_backbone(zoo, model: str) -> None:
         assert torch.equal(features, again), "rule: eval-mode features are deterministic"
         assert (backbone.weights_sha256 is not None) == pretrained, "rule: weights_sha256 is set iff pretrained"
         assert backbone.layer_groups(), "rule: layer_groups() is not empty"
+    _check_continued_pretraining(zoo, model, backbone, batch, features)
+
+
+def _check_continued_pretraining(zoo, model: str, backbone: Any, batch: Any, features: torch.Tensor) -> None:
+    """A family's ``continued_pretraining`` trains the backbone in place and returns a record."""
+    spec = zoo.get("backbones", zoo.catalog.get(model).family)
+    if not spec.continued_pretraining:
+        return
+    import tempfile
+
+    train = load_spec_object(spec, "continued_pretraining")
+    with tempfile.TemporaryDirectory(prefix="zoo-contract-") as folder:
+        items: list[Any] = ["the food was good", "the staff was bad", "a great place", "not nice"] * 2
+        if backbone.modality == "image":
+            from PIL import Image
+
+            generator = torch.Generator().manual_seed(0)
+            items = []
+            for index in range(8):
+                pixels = (torch.rand(32, 32, 3, generator=generator) * 255).to(torch.uint8).numpy()
+                items.append(f"{folder}/{index}.png")
+                Image.fromarray(pixels).save(items[-1])
+        record = train(backbone, items, steps=2, seed=0, device="cpu", log=lambda message: None, progress=False)
+    assert isinstance(record, dict) and record.get("steps") == 2, "rule: continued pre-training returns its record"
+    with torch.no_grad():
+        after = backbone.eval()(batch)
+    assert torch.isfinite(after).all(), "rule: features stay finite after continued pre-training"
+    assert not torch.equal(after, features), "rule: continued pre-training changes the backbone"
 
 
 def build_prepared(zoo, model: str, method: str, num_classes: int = 3, seed: int = 0, **options: Any):
