@@ -109,6 +109,9 @@ class MethodSpec:
     of :class:`zoo_core.options.TrainConfig`); after construction it also holds every option's
     default, so ``zoo methods list --json`` shows both. ``modalities`` lists the backbone
     modalities it supports; ``unsupported_reason`` says why any other one is not.
+    ``uses_unlabeled_data`` repeats the class attribute of the same name (a domain adaptation method
+    that needs ``--unlabeled``), so listings and refusals know it without importing the method; the
+    contract suite checks that the two agree.
     """
 
     name: str
@@ -120,6 +123,7 @@ class MethodSpec:
     unsupported_reason: str = ""
     plugin: str = ""
     options: type | None = None
+    uses_unlabeled_data: bool = False
 
     def __post_init__(self) -> None:
         from zoo_core.options import TRAIN_SETTINGS, option_defaults

@@ -131,6 +131,7 @@ METHODS = [
             trains="head",
             options=options,
             defaults=_DOMAIN_DEFAULTS,
+            uses_unlabeled_data=True,
         )
         for name, factory, options, what in (
             ("coral", "DeepCORAL", CoralOptions, "Deep CORAL, aligns the feature means and covariances"),
@@ -150,6 +151,7 @@ METHODS = [
         "use coral, dann, mcc or self_training",
         options=AdaBNOptions,
         defaults={"lr": 1e-2, "epochs": 1, "weight_decay": 0.0, "batch_size": 64},
+        uses_unlabeled_data=True,
     ),
 ]
 

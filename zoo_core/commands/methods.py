@@ -40,6 +40,7 @@ def methods_list(as_json):
             "trains": s.trains,
             "defaults": s.defaults,
             "unsupported_reason": s.unsupported_reason or None,
+            "uses_unlabeled_data": s.uses_unlabeled_data,
             "plugin": s.plugin,
         }
         for s in specs

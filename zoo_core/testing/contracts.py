@@ -112,6 +112,10 @@ def check_method_declarations(spec: Any, adaptation: Any) -> None:
         f"rule: the method's name is its spec's name (adapters are reloaded by it); "
         f"{cls.__name__}.name is '{adaptation.name}', the spec's '{spec.name}'"
     )
+    assert bool(getattr(spec, "uses_unlabeled_data", False)) == bool(cls.uses_unlabeled_data), (
+        f"rule: MethodSpec(uses_unlabeled_data=...) repeats {cls.__name__}.uses_unlabeled_data "
+        f"({cls.uses_unlabeled_data}); the spec says {getattr(spec, 'uses_unlabeled_data', False)}"
+    )
     options_cls = cls.Options
     assert isinstance(options_cls, type) and dataclasses.is_dataclass(options_cls), (
         f"rule: {cls.__name__}.Options is a dataclass (subclass zoo_core.options.MethodOptions), got {options_cls!r}"
