@@ -88,6 +88,20 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     "with --shots each seed draws other examples. Repeats store no adapters.",
 )
 @click.option(
+    "--tune",
+    "tune_trials",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Search lr, epochs and the method's main option with Optuna over N trials, scored on the validation "
+    "split (never the test split); the best is retrained and stored, the study goes in the run folder's tuning/.",
+)
+@click.option(
+    "--tune-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="M",
+    help="Time budget of the --tune search in minutes (alone, or with --tune N); a running trial finishes.",
+)
+@click.option(
     "--report-to",
     multiple=True,
     metavar="TRACKER",
@@ -133,6 +147,8 @@ def finetune(
     method_opts,
     variant,
     repeat,
+    tune_trials,
+    tune_minutes,
     report_to,
     tracking_dir,
     no_save,
@@ -150,6 +166,7 @@ def finetune(
       zoo finetune -m efficientnet-lite0 -d ./photos --report-to tensorboard,mlflow
       zoo finetune -m minilm-l6 -d books.tsv --method dann --unlabeled kitchen.tsv --test kitchen_test.tsv
       zoo finetune -m minilm-l6 -d books.tsv --method lora --unlabeled kitchen.tsv --tapt-steps 200
+      zoo finetune -m minilm-l6 -d reviews.csv --method lora --tune 20 --test test.csv
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
@@ -197,6 +214,9 @@ def finetune(
         "tracking_dir": tracking_dir,
     }
     settings = {k: v for k, v in settings.items() if v is not None}  # flags left unset keep the defaults
+    tuning = tune_trials is not None or tune_minutes is not None
+    if tuning and repeat > 1:
+        raise ZooError("--tune and --repeat do not combine: tune once, then --repeat with the settings it chose")
     if repeat > 1:
         from zoo_core.engine.pipeline import finetune_repeated
 
@@ -204,11 +224,20 @@ def finetune(
         if repeated.runs[0].is_main_process:
             _report_repeats(repeated.summary(), as_json)
         return
-    result = run_finetune(model_id, data, seed=seed, save=not no_save, zoo=get_zoo(), log=log, **settings)
+    tuned = None
+    if tuning:
+        from zoo_core.engine.settings import FinetuneConfig
+        from zoo_core.engine.tuning import tune
+
+        config = FinetuneConfig().updated(seed=seed, save=not no_save, **settings)
+        tuned = tune(model_id, data, config, trials=tune_trials, minutes=tune_minutes, zoo=get_zoo(), log=log)
+        result = tuned.final
+    else:
+        result = run_finetune(model_id, data, seed=seed, save=not no_save, zoo=get_zoo(), log=log, **settings)
     if not result.is_main_process:
         return  # under torchrun / accelerate launch only the main process reports
     if as_json:
-        emit_json(result.as_dict())
+        emit_json(tuned.as_dict() if tuned is not None else result.as_dict())
         return
     from zoo_core.metrics import format_report
 
@@ -223,6 +252,8 @@ def finetune(
         click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
     if result.run_dir:
         click.echo(f"run folder: {result.run_dir}")
+    if tuned is not None and tuned.study_dir:
+        click.echo(f"tuning study: {tuned.study_dir} (trials.csv, trials.png, study.json)")
 
 
 def _report_repeats(summary: dict[str, Any], as_json: bool) -> None:

@@ -11,6 +11,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,16 @@ from zoo_core.engine.model import TransferModel
 
 # TrainConfig lives in the torch-free zoo_core.options (listings and validation read it); kept importable here.
 from zoo_core.options import SCHEDULES, TrainConfig
+
+#: An optional ``observer(epoch, record)`` that :meth:`Trainer.fit` calls after each epoch's
+#: validation (``epoch`` counts from 1; ``record`` is that epoch's history row, with ``val_loss``,
+#: ``val_accuracy`` and ``val_macro_f1``). Hyper-parameter search (:mod:`zoo_core.engine.tuning`)
+#: sets it around one ``finetune`` call to report every epoch, and stops a trial by raising from it
+#: (``optuna.TrialPruned``): the exception propagates out of ``fit`` and ``finetune`` unchanged.
+#: Unset (the default), training is unaffected; methods that fit with their own loop never call it.
+EPOCH_OBSERVER: ContextVar[Callable[[int, dict[str, Any]], None] | None] = ContextVar(
+    "zoo_epoch_observer", default=None
+)
 
 
 @dataclass
@@ -242,6 +253,9 @@ class Trainer:
             self.log(_format_epoch(record))
             if getattr(accelerator, "trackers", None):  # experiment trackers (--report-to) see each epoch live
                 accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=record["epoch"])
+            observer = EPOCH_OBSERVER.get()
+            if observer is not None and val_loader is not None:
+                observer(epoch + 1, record)  # may raise to stop the run (a pruned tuning trial)
             if val_loader is not None and config.patience and not planned and stale >= config.patience:
                 result.stopped_early = True
                 break
