@@ -55,8 +55,8 @@ def test_the_real_command_line_refuses_in_one_line(tiny_catalog, tmp_path, run_z
         "-o", "alpah=4",
     )  # fmt: skip
     assert code == 1 and err.strip().splitlines() == [
-        "Error: method 'lora': unknown option 'alpah'. Did you mean 'alpha'? Known options: alpha, dropout, r, "
-        "target_modules"
+        "Error: method 'lora': unknown option 'alpah'. Did you mean 'alpha'? Known options: alpha, dropout, "
+        "head_init, r, target_modules"
     ]
 
 

@@ -53,7 +53,7 @@ def test_a_misspelt_option_is_refused_with_a_suggestion(options, given, suggesti
 
 
 def test_an_option_of_another_method_is_refused_naming_the_known_ones():
-    with pytest.raises(OptionError, match="unknown option 'alpah'.*Known options: activation, reduction"):
+    with pytest.raises(OptionError, match="unknown option 'alpah'.*Known options: activation, head_init, reduction"):
         coerce_options(BottleneckOptions, {"alpah": "16"})
     with pytest.raises(OptionError, match="'lr' is a training setting"):
         coerce_options(ContrastiveOptions, {"lr": "0.1"})

@@ -90,6 +90,27 @@ class TrainConfig:
     # Methods that pick hyper-parameters on validation may refit on train + validation, unless the
     # validation split is also what the run reports (then refitting would score on training data).
     refit_on_val: bool = option(True, "methods that choose on validation may refit on train + validation")
+    # Weight EMA (the generic training loop only): what is evaluated each epoch and kept is the average.
+    ema_decay: float = option(
+        0.0,
+        "weight EMA (timm ModelEmaV3): decay of the moving average of the weights, which is what is evaluated "
+        "each epoch and kept (0: off; below 1)",
+        min=0.0,
+        max=1.0,
+    )
+    ema_warmup: bool = option(
+        True,
+        "with ema_decay: ramp the decay up as 1 - (1 + step) ** -2/3, capped at ema_decay (timm's warm-up), so "
+        "that a short run does not average towards its starting weights",
+    )
+
+    def __post_init__(self) -> None:
+        # The one bound the option metadata cannot say: a decay of 1 would never leave the start.
+        if isinstance(self.ema_decay, (int, float)) and self.ema_decay >= 1.0:
+            raise OptionError(
+                f"training: option 'ema_decay' must be below 1 (0: off; 1 never leaves the starting weights), "
+                f"got {self.ema_decay}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

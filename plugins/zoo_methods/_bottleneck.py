@@ -11,6 +11,7 @@ from torch import nn
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import ZooError
+from zoo_methods._lpft import check_probe_head, fit_probe_head
 from zoo_methods.options import BottleneckOptions
 
 
@@ -75,6 +76,8 @@ class BottleneckAdapters(AdaptationMethod):
     after the feed-forward output of every layer; ``variant=pfeiffer`` only after the feed-forward.
     Convolutional backbones: a residual 1x1-conv adapter after each stage. ``target_modules``
     overrides where adapters go; the options and their defaults are :class:`BottleneckOptions`.
+    ``head_init=probe`` fits the head as ``linear_probe`` does before the adapters train (an LP-then-
+    adapter start; the adapters start as the identity, so the probe sees the pre-trained features).
     """
 
     name = "bottleneck"
@@ -122,6 +125,25 @@ class BottleneckAdapters(AdaptationMethod):
             )
             module.register_forward_hook(_apply_bottleneck)
         unfreeze(model.head)
+        if self.options.head_init == "probe":
+            check_probe_head(self.name, model)
+
+    def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
+        """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
+        the generic trainer trains the adapters and the head from it."""
+        if self.options.head_init == "probe":
+            fit_probe_head(
+                model,
+                train_items,
+                train_y,
+                val_items,
+                val_y,
+                config,
+                accelerator=accelerator,
+                log=log,
+                method=self.name,
+            )
+        return None
 
     @staticmethod
     def _output_channels(model: TransferModel, targets: list[str]) -> dict[str, int]:

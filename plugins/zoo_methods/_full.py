@@ -1,14 +1,16 @@
-"""Full fine-tuning: every weight trains, with optional gradual unfreezing, layer-wise learning rates
-and L2-SP."""
+"""Full fine-tuning: every weight trains, with optional gradual unfreezing, layer-wise learning rates,
+L2-SP, a probe-fitted head to start from (LP-FT) and frozen BatchNorm statistics."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+from torch import nn
 
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
+from zoo_methods._lpft import check_probe_head, fit_probe_head
 from zoo_methods.options import FullFineTuneOptions
 
 
@@ -19,7 +21,11 @@ class FullFineTune(AdaptationMethod):
     per epoch from the top), ``layer_decay`` (discriminative learning rates: each stage below
     the top gets ``lr * layer_decay ** depth``) and ``l2_sp`` (L2-SP, Li et al. 2018: add
     ``l2_sp / 2 * |w - w_pretrained|^2`` over the backbone to the loss, pulling it towards the
-    pre-trained weights instead of towards zero; the backbone then gets no weight decay).
+    pre-trained weights instead of towards zero; the backbone then gets no weight decay),
+    ``head_init=probe`` (LP-FT, Kumar et al. 2022: the head is first fitted as ``linear_probe``
+    fits it, on frozen features, then everything trains from it at the method's small learning
+    rate; see :mod:`zoo_methods._lpft`) and ``freeze_bn`` (the backbone's BatchNorm layers stay in
+    eval mode: running statistics frozen, their scale and shift still train; for small batches).
     """
 
     name = "full"
@@ -42,6 +48,34 @@ class FullFineTune(AdaptationMethod):
             self._anchor = {name: param.detach().clone() for name, param in model.backbone.named_parameters()}
         if self.options.gradual_unfreeze:
             freeze(model.backbone)
+        if self.options.head_init == "probe":
+            check_probe_head(self.name, model)
+
+    def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
+        """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
+        the generic trainer fine-tunes from it. Otherwise nothing (the generic trainer runs)."""
+        if self.options.head_init == "probe":
+            fit_probe_head(
+                model,
+                train_items,
+                train_y,
+                val_items,
+                val_y,
+                config,
+                accelerator=accelerator,
+                log=log,
+                method=self.name,
+            )
+        return None
+
+    def set_train_mode(self, model: TransferModel) -> None:
+        """Train mode; with ``freeze_bn`` the backbone's BatchNorm layers stay in eval mode (those
+        layers alone: timm's BatchNormAct2d keeps its activation and dropout children training)."""
+        super().set_train_mode(model)
+        if self.options.freeze_bn:
+            for module in model.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.training = False  # not .eval(): that would reach the layer's children too
 
     def regularization(self, model: TransferModel):
         if not self._anchor:

@@ -25,6 +25,7 @@ __all__ = [
     "EpisodeOptions",
     "FirstOrderProtoMAMLOptions",
     "FullFineTuneOptions",
+    "HEAD_INITS",
     "LayerNormTuningOptions",
     "LinearProbeOptions",
     "PrototypicalNetworkOptions",
@@ -34,6 +35,22 @@ __all__ = [
 
 #: L2 strengths the logistic-regression head tries, strongest first (a log grid).
 L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
+
+#: How a fine-tuning method's head starts: ``random`` (the head's own initialisation) or ``probe``
+#: (LP-FT: first fitted as the linear probe fits it, on frozen features; see ``zoo_methods._lpft``).
+HEAD_INITS = ("random", "probe")
+
+
+def head_init_option() -> str:
+    """The ``head_init`` option shared by the methods that fine-tune a backbone or an adapter (full,
+    bottleneck, the PEFT methods): LP-FT, or LP-then-adapter, when set to ``probe``."""
+    return option(
+        "random",
+        "how the head starts: random, or probe (LP-FT, Kumar et al. 2022: first fitted as linear_probe fits "
+        "it, L-BFGS logistic regression on frozen eval-mode features with L2 chosen on validation, then "
+        "everything trains from it; linear heads only)",
+        choices=HEAD_INITS,
+    )
 
 
 @dataclass
@@ -57,13 +74,20 @@ class LinearProbeOptions(MethodOptions):
 
 @dataclass
 class FullFineTuneOptions(MethodOptions):
-    """Full fine-tuning: unfreezing schedule, layer-wise learning rates and L2-SP."""
+    """Full fine-tuning: unfreezing schedule, layer-wise learning rates, L2-SP, the head's start (LP-FT)
+    and frozen BatchNorm statistics."""
 
     gradual_unfreeze: bool = option(False, "train the head alone first, then unfreeze one stage per epoch from the top")
     layer_decay: float | None = option(
         None, "each stage below the top gets lr * layer_decay ** depth (None or 0: one learning rate)", min=0.0
     )
     l2_sp: float = option(0.0, "L2-SP strength pulling the backbone towards its pre-trained weights (0: off)", min=0.0)
+    head_init: str = head_init_option()
+    freeze_bn: bool = option(
+        False,
+        "keep the backbone's BatchNorm layers in eval mode (running statistics frozen, scale and shift still "
+        "train): for small batches",
+    )
 
 
 @dataclass
@@ -90,6 +114,7 @@ class BottleneckOptions(MethodOptions):
     target_modules: list[str] | None = option(
         None, "modules an adapter follows, comma-separated (default: chosen from the variant, or each conv stage)"
     )
+    head_init: str = head_init_option()
 
 
 @dataclass

@@ -26,8 +26,11 @@ def _targets(value: Any, model: TransferModel) -> list[str]:
 class PeftMethod(AdaptationMethod):
     """Base: inject the tuner built by :meth:`peft_config` into the frozen backbone, train it and the head.
 
-    Common option: ``target_modules`` (default: the family's choice, ``Backbone.default_lora_targets``:
+    Common options: ``target_modules`` (default: the family's choice, ``Backbone.default_lora_targets``:
     attention projections, or 1x1 convs in convnets); :meth:`prepare` records the layers it chose.
+    ``head_init=probe`` fits the head as ``linear_probe`` does before the tuner trains (an LP-then-
+    adapter start, as LP-FT; every tuner starts as the identity, so the probe sees the pre-trained
+    features; see ``zoo_methods._lpft``).
     """
 
     Options = PeftOptions
@@ -55,6 +58,29 @@ class PeftMethod(AdaptationMethod):
             # What peft itself creates frozen (AdaLoRA's constant rank counters) stays frozen.
             param.requires_grad_(name.replace(".base_layer.", ".") not in before and param.requires_grad)
         unfreeze(model.head)
+        if self.options.head_init == "probe":
+            from zoo_methods._lpft import check_probe_head
+
+            check_probe_head(self.name, model)
+
+    def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
+        """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
+        the generic trainer trains the tuner and the head from it."""
+        if self.options.head_init == "probe":
+            from zoo_methods._lpft import fit_probe_head
+
+            fit_probe_head(
+                model,
+                train_items,
+                train_y,
+                val_items,
+                val_y,
+                config,
+                accelerator=accelerator,
+                log=log,
+                method=self.name,
+            )
+        return None
 
 
 class LoRA(PeftMethod):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo_core.options import MethodOptions, option
+from zoo_methods.options import head_init_option
 
 __all__ = [
     "AdaLoraOptions",
@@ -30,6 +31,7 @@ class PeftOptions(MethodOptions):
         "names of the layers to adapt, comma-separated (default: chosen per family by "
         "Backbone.default_lora_targets: attention projections, or 1x1 convolutions in convnets)",
     )
+    head_init: str = head_init_option()
 
 
 @dataclass

@@ -124,7 +124,9 @@ class AdaptationMethod:
         log: Callable[[str], None],
     ) -> TrainResult | None:
         """A training loop of your own on the raw items; return its result (``best_state`` is
-        loaded afterwards), or None to let the generic trainer run."""
+        loaded afterwards), or None to let the generic trainer run. A method may also use it to
+        prepare the model with the data before the generic trainer runs, then return None (LP-FT,
+        ``head_init=probe``, fits the head as the linear probe does here)."""
         return None
 
     def on_train_start(self, model: TransferModel, total_steps: int) -> None:

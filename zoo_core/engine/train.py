@@ -10,7 +10,8 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +144,40 @@ def _val_metrics(logits: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module)
     }
 
 
+def make_ema(module: nn.Module, config: TrainConfig) -> Any:
+    """A :class:`timm.utils.ModelEmaV3` of ``module`` with ``config.ema_decay`` (and timm's decay
+    warm-up with ``config.ema_warmup``), or None when the EMA is off (``ema_decay`` 0)."""
+    if not config.ema_decay:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(module, decay=config.ema_decay, use_warmup=config.ema_warmup)
+
+
+@contextmanager
+def swapped_in(target: nn.Module, ema: Any) -> Iterator[None]:
+    """Inside the block ``target`` holds the EMA's weights and the EMA holds ``target``'s; swapped
+    back on leaving (in place: parameters keep their identity, the optimiser its references).
+    Without an EMA (None), nothing happens."""
+    if ema is None:
+        yield
+        return
+    pairs = list(zip(target.state_dict().values(), ema.module.state_dict().values()))
+
+    def swap() -> None:
+        with torch.no_grad():
+            for live, average in pairs:
+                held = live.clone()
+                live.copy_(average)
+                average.copy_(held)
+
+    swap()
+    try:
+        yield
+    finally:
+        swap()
+
+
 class Trainer:
     """Fits ``module`` (the whole model, or just the head on cached features) for a method."""
 
@@ -170,6 +205,15 @@ class Trainer:
             training on cached features).
         :param state_of: returns the tensors to keep for the best epoch (default: the method's
             adapter state).
+
+        With ``config.ema_decay`` > 0, a :class:`timm.utils.ModelEmaV3` of ``module`` is updated
+        after every optimiser step, and its weights are what is validated each epoch and kept as
+        ``best_state`` (they are swapped into ``module`` for that, then swapped out; training goes
+        on from the raw weights). Cost: timm averages the whole module, frozen weights and buffers
+        included (BatchNorm statistics are averaged too), so the EMA holds one more copy of the
+        module on its device and each step runs one in-place interpolation over all of its floating
+        tensors (a frozen tensor's average never changes, but it is read each step), plus two swaps
+        of the module's state per epoch. With ``ema_decay`` 0 (the default) none of this happens.
         """
         config, accelerator = self.config, self.accelerator
         module = module if module is not None else model
@@ -185,6 +229,9 @@ class Trainer:
         loss_fn = loss_fn.to(accelerator.device)  # not prepared: DDP refuses parameter-free modules
         if val_loader is not None:
             val_loader = accelerator.prepare(val_loader)
+        raw_module = accelerator.unwrap_model(module)
+        ema = make_ema(raw_module, config) if config.ema_decay else None
+        ema_steps = 0
         result = TrainResult()
         best: float | None = None
         stale = 0
@@ -224,6 +271,9 @@ class Trainer:
                     if whole_model and accelerator.sync_gradients:
                         method.after_optimizer_step(model, steps_done)
                         steps_done += 1
+                    if ema is not None and accelerator.sync_gradients:
+                        ema_steps += 1
+                        ema.update(raw_module, step=ema_steps if config.ema_warmup else None)
                     optimizer.zero_grad(set_to_none=True)
                 total_loss += float(loss.detach())
                 batches += 1
@@ -240,15 +290,16 @@ class Trainer:
                 "seconds": time.perf_counter() - epoch_start,
             }
             if val_loader is not None:
-                logits, labels_all = predict_logits(module, val_loader, accelerator)
-                record.update(_val_metrics(logits, labels_all, loss_fn))
-                value = record[f"val_{config.monitor}"]
-                if planned or _better(config.monitor, value, best):
-                    best, stale = value, 0
-                    result.best_epoch = epoch + 1
-                    result.best_state = {k: v.clone() for k, v in state_of().items()}
-                else:
-                    stale += 1
+                with swapped_in(raw_module, ema):  # with an EMA, its weights are what is judged and kept
+                    logits, labels_all = predict_logits(module, val_loader, accelerator)
+                    record.update(_val_metrics(logits, labels_all, loss_fn))
+                    value = record[f"val_{config.monitor}"]
+                    if planned or _better(config.monitor, value, best):
+                        best, stale = value, 0
+                        result.best_epoch = epoch + 1
+                        result.best_state = {k: v.clone() for k, v in state_of().items()}
+                    else:
+                        stale += 1
             result.history.append(record)
             self.log(_format_epoch(record))
             if getattr(accelerator, "trackers", None):  # experiment trackers (--report-to) see each epoch live
@@ -261,7 +312,8 @@ class Trainer:
                 break
         if result.best_state is None:  # no validation data: keep the last epoch
             result.best_epoch = len(result.history)
-            result.best_state = {k: v.clone() for k, v in state_of().items()}
+            with swapped_in(raw_module, ema):
+                result.best_state = {k: v.clone() for k, v in state_of().items()}
         result.seconds = time.perf_counter() - started
         train_seconds = sum(record["seconds"] for record in result.history)  # excludes validation
         result.samples_per_second = seen / train_seconds if train_seconds else 0.0

@@ -152,13 +152,14 @@ def check_method_declarations(spec: Any, adaptation: Any) -> None:
     )
 
 
-def check_method(zoo, method: str, model: str) -> None:
+def check_method(zoo, method: str, model: str, **options: Any) -> None:
     """The method's declarations hold (:func:`check_method_declarations`); one optimiser step
     changes only what the method trains; the adapter state round-trips exactly; the output shape
-    is unchanged; frozen base weights stay frozen."""
+    is unchanged; frozen base weights stay frozen. ``options``: method options to check it with
+    (default: its defaults)."""
     torch.manual_seed(0)
     reference_backbone = build_backbone(zoo, model, pretrained=True).eval()
-    net, adaptation, spec = build_prepared(zoo, model, method)
+    net, adaptation, spec = build_prepared(zoo, model, method, **options)
     # After prepare(), which may record choices (PEFT methods record the target layers they chose).
     check_method_declarations(spec, adaptation)
     batch = sample_batch(net.backbone)
