@@ -52,7 +52,14 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     help="Task-adaptive pre-training: continue the text model's masked-LM training for N steps on the --unlabeled "
     "texts, then train --method on the labels (the re-trained encoder is stored with the adapter).",
 )
-@click.option("--method", default="linear_probe", show_default=True, help="Adaptation method (zoo methods list).")
+@click.option(
+    "--method",
+    default="linear_probe",
+    show_default=True,
+    help="Adaptation method (zoo methods list), or auto: the advisor picks one from the data (examples per class "
+    "after --shots, modality, model size; a domain adaptation method with --unlabeled; -o budget=low keeps the "
+    "backbone frozen) and says why in a note.",
+)
 @click.option("--epochs", type=int, help="Epochs (default: the method's).")
 @click.option("--lr", type=float, help="Learning rate (default: the method's).")
 @click.option("--batch-size", type=int, help="Batch size (default: the method's).")
@@ -63,6 +70,11 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
 @click.option("--grad-accum", type=int, help="Gradient accumulation steps.")
 @click.option("--label-smoothing", type=float, help="Label smoothing for the cross-entropy loss.")
 @click.option("--class-weights", is_flag=True, default=None, help="Weight the loss by inverse class frequency.")
+@click.option(
+    "--ema-decay",
+    type=float,
+    help="Evaluate and keep an exponential moving average of the weights (timm's ModelEmaV3), e.g. 0.999; 0: off.",
+)
 @click.option("--head", default="linear", show_default=True, help="Head: linear or mlp.")
 @click.option("--dropout", type=float, default=0.1, show_default=True, help="Dropout before the head.")
 @click.option("--shots", type=int, help="Use only K labelled examples per class (seeded).")
@@ -133,6 +145,7 @@ def finetune(
     grad_accum,
     label_smoothing,
     class_weights,
+    ema_decay,
     head,
     dropout,
     shots,
@@ -167,10 +180,18 @@ def finetune(
       zoo finetune -m minilm-l6 -d books.tsv --method dann --unlabeled kitchen.tsv --test kitchen_test.tsv
       zoo finetune -m minilm-l6 -d books.tsv --method lora --unlabeled kitchen.tsv --tapt-steps 200
       zoo finetune -m minilm-l6 -d reviews.csv --method lora --tune 20 --test test.csv
+      zoo finetune -m minilm-l6 -d reviews.csv --method auto --shots 8
     """
     from zoo_core.engine.pipeline import finetune as run_finetune
 
     method_options = _parse_options(method_opts, "--option")
+    if method == "auto" and variant:
+        raise ZooError("--variant belongs to a specific method, not --method auto; name the method with --method")
+    if method == "auto" and (tune_trials is not None or tune_minutes is not None):
+        raise ZooError(
+            "--tune and --method auto do not combine: a search tunes one method; run --method auto first, "
+            "then --tune with the method it picked"
+        )
     if variant:
         from zoo_core.options import describe_options
 
@@ -209,6 +230,7 @@ def finetune(
         "grad_accum": grad_accum,
         "label_smoothing": label_smoothing,
         "class_weights": class_weights,
+        "ema_decay": ema_decay,
         "progress": not as_json,
         "report_to": list(report_to) or None,
         "tracking_dir": tracking_dir,
@@ -222,7 +244,17 @@ def finetune(
 
         repeated = finetune_repeated(model_id, data, repeat, seed=seed, zoo=get_zoo(), log=log, **settings)
         if repeated.runs[0].is_main_process:
-            _report_repeats(repeated.summary(), as_json)
+            summary = repeated.summary()
+            if method == "auto":  # which method the seeds ran, and why (a seed's split may tip the choice)
+                picked = sorted({run.method for run in repeated.runs})
+                summary["method"] = picked[0] if len(picked) == 1 else picked
+                summary["notes"] = sorted(
+                    {n for run in repeated.runs for n in run.notes if n.startswith("method auto:")}
+                )
+                if not as_json:
+                    for note in summary["notes"]:
+                        click.echo(f"note: {note}")
+            _report_repeats(summary, as_json)
         return
     tuned = None
     if tuning:

@@ -79,6 +79,7 @@ class PreparedRun:
     # Continued pre-training (--tapt-steps): what adapters record of it, and the backbone it left.
     tapt: dict[str, Any] | None = None
     tapt_state: dict[str, torch.Tensor] | None = None
+    method_choice: dict[str, str] | None = None  # method="auto": what it picked and why
 
     def ids(self, data: LabelledData | None) -> list[int] | None:
         return label_ids(data, self.label_names) if data is not None else None
@@ -113,8 +114,13 @@ def prepare(
     log: Callable[[str], None],
     accelerator: Any = None,
 ) -> PreparedRun:
-    """Check every option, load and split the data, build the backbone, head and method."""
+    """Check every option, load and split the data, build the backbone, head and method.
+    ``method="auto"`` is resolved from the loaded training data first (:func:`resolve_auto_method`)."""
     entry = zoo.catalog.get(model)
+    splits = auto_note = None
+    if config.method == "auto":  # the choice follows the data: read it before the method is known
+        splits = _load_data(data, config, entry)
+        config, auto_note = resolve_auto_method(entry, config, splits.train)
     spec = zoo.get("methods", config.method)
     if entry.modality not in spec.modalities:
         reason = f": {spec.unsupported_reason}" if spec.unsupported_reason else ""
@@ -130,31 +136,8 @@ def prepare(
     if config.save:  # the default name too: a catalog alias or a plugin's method name may not make one
         check_adapter_name(config.name or default_adapter_name(entry, config.method))
     check_tracking(config.report_to, config.tracking_dir)
-    if config.shots is not None and config.shots < 1:
-        raise ZooError(f"--shots must be at least 1 (examples per class), got {config.shots}")
-    if not 0 < config.val_fraction < 1:
-        raise ZooError(
-            f"val_fraction must be between 0 and 1 (a share of the training data), got {config.val_fraction}"
-        )
-    splits = (
-        data
-        if isinstance(data, DataSplits)
-        else load_splits(
-            data,
-            val=config.val,
-            test=config.test,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            **config.data_options,
-        )
-    )
-    if splits.train.modality != entry.modality:
-        kind = splits.train.modality
-        raise DataError(
-            f"model '{entry.id}' takes {entry.modality} data but {splits.train.source} holds {kind} data; "
-            f"pick a {kind} model (zoo models list --modality {kind})"
-        )
-    notes = list(splits.notes)
+    splits = splits or _load_data(data, config, entry)
+    notes = [*filter(None, [auto_note]), *splits.notes]
     if splits.skipped:  # nothing is left out in silence: stderr on the CLI, skipped.json in the run folder
         log(skipped_summary(splits.skipped, full_list="--json output and the run folder's skipped.json"))
     train_data = splits.train
@@ -200,7 +183,8 @@ def prepare(
         )
         notes.append(
             f"tapt: {tapt['steps']} masked-LM steps on {tapt['texts']} unlabelled texts before '{config.method}' "
-            f"(loss {tapt['loss_start']} -> {tapt['loss_end']}; MLM head {tapt['mlm_head']})"
+            f"(loss {tapt['loss_start']} -> {tapt['loss_end']}; MLM head {tapt['mlm_head']}"
+            + ("; from the cache)" if tapt.get("cached") else ")")
         )
         seed_everything(config.seed)  # the head starts as it would without tapt
     wanted = method.backbone_features()
@@ -230,7 +214,63 @@ def prepare(
         unlabeled=unlabeled,
         tapt=tapt,
         tapt_state=tapt_state,
+        method_choice={"asked": "auto", "picked": config.method, "reason": auto_note} if auto_note else None,
     )
+
+
+def _load_data(data: str | Path | DataSplits, config: FinetuneConfig, entry: Any) -> DataSplits:
+    """The train, validation and test splits, of the model's modality."""
+    if config.shots is not None and config.shots < 1:
+        raise ZooError(f"--shots must be at least 1 (examples per class), got {config.shots}")
+    if not 0 < config.val_fraction < 1:
+        raise ZooError(
+            f"val_fraction must be between 0 and 1 (a share of the training data), got {config.val_fraction}"
+        )
+    splits = (
+        data
+        if isinstance(data, DataSplits)
+        else load_splits(
+            data,
+            val=config.val,
+            test=config.test,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            **config.data_options,
+        )
+    )
+    if splits.train.modality != entry.modality:
+        kind = splits.train.modality
+        raise DataError(
+            f"model '{entry.id}' takes {entry.modality} data but {splits.train.source} holds {kind} data; "
+            f"pick a {kind} model (zoo models list --modality {kind})"
+        )
+    return splits
+
+
+def resolve_auto_method(entry: Any, config: FinetuneConfig, train: LabelledData) -> tuple[FinetuneConfig, str]:
+    """``method="auto"``: the advisor's choice (:func:`zoo_core.advice.choose_method`) from the
+    examples per class that will train (after ``shots``), the modality, the model's size and
+    whether unlabelled target data was given; the config with that method, and a note saying why.
+    Auto's only option is ``budget`` (``method_options={"budget": "low"}``, ``-o budget=low``);
+    any other method option belongs to a method named outright."""
+    import collections
+
+    from zoo_core.advice import choose_method
+
+    options = dict(config.method_options)
+    budget = options.pop("budget", None)
+    if options:
+        raise ZooError(
+            f"--method auto takes no method options ({', '.join(sorted(options))}): they belong to a specific "
+            "method; name it with --method, or leave -o out (auto's only option is -o budget=low)"
+        )
+    if config.shots:
+        train = train.subset(take_shots(train.labels, config.shots, config.seed))
+    per_class = min(collections.Counter(train.labels).values())
+    method, reason = choose_method(
+        per_class, entry.params_m, entry.modality, unlabeled=config.unlabeled is not None, budget=budget
+    )
+    return replace(config, method=method, method_options={}), f"method auto: picked '{method}' because {reason}"
 
 
 def fit_on_features(run: PreparedRun) -> Fitted:
@@ -372,6 +412,8 @@ def save_outputs(run: PreparedRun, outcome: FinetuneResult) -> None:
         manifest["data"]["unlabeled"] = run.unlabeled.describe()
     if run.tapt is not None:
         manifest["tapt"] = run.tapt
+    if run.method_choice is not None:
+        manifest["method_choice"] = run.method_choice
     outcome.skipped = [s.as_dict() for s in run.splits.skipped]
     if config.save or config.run_dir:
         folder = Path(config.run_dir or default_run_folder(config.name or entry.short_name, config.method))
