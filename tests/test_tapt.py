@@ -146,3 +146,30 @@ def test_the_checkpoint_mlm_head_is_used_when_the_checkpoint_has_one(tmp_path):
     name = "cls.predictions.transform.dense.weight"
     assert torch.equal(fresh.state_dict()[name], published.state_dict()[name])
     assert _load_checkpoint_head(BertForMaskedLM(config), None) == "fresh"
+
+
+def test_the_masked_positions_loss_equals_the_full_forward_loss():
+    from transformers import BertConfig, BertForMaskedLM
+
+    from zoo_hf._tapt import _masked_lm_loss, _single_head
+
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20)
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM(config).eval()
+    ids = torch.randint(5, 40, (3, 9))
+    labels = torch.full_like(ids, -100)
+    labels[0, 2], labels[1, 5], labels[2, 0] = 7, 11, 30
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    full = mlm(**batch, labels=labels).loss
+    ours = _masked_lm_loss(mlm, _single_head(mlm), {**batch, "labels": labels})
+    assert torch.allclose(full, ours, atol=1e-6)
+    nothing = _masked_lm_loss(mlm, _single_head(mlm), {**batch, "labels": torch.full_like(ids, -100)})
+    assert float(nothing) == 0.0
+
+
+def test_the_same_continued_pretraining_comes_from_the_cache(tiny_zoo, text_file, target_text):
+    first = _finetune(tiny_zoo, text_file, target_text, save=False, tapt_steps=6)
+    again = _finetune(tiny_zoo, text_file, target_text, save=False, tapt_steps=6, method="mcc")
+    other_seed = _finetune(tiny_zoo, text_file, target_text, save=False, tapt_steps=6, seed=1)
+    notes = [next(n for n in r.notes if n.startswith("tapt:")) for r in (first, again, other_seed)]
+    assert "from the cache" not in notes[0] and "from the cache" in notes[1] and "from the cache" not in notes[2]

@@ -12,6 +12,7 @@ model they would predict differently.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from zoo_core.errors import AdapterError, ZooError
+from zoo_core.paths import cache_dir
 from zoo_core.specs import load_spec_object
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,15 +75,78 @@ def run_tapt(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Continue pre-training ``backbone`` in place; return (what adapters record, its new state).
 
-    The backbone's ``weights_delta_sha256`` is set, so the feature cache never serves features of
-    the pre-trained weights for it."""
+    The result is cached (``$ZOO_HOME/cache/tapt``) by model, weights, preprocessing, the family's
+    function, the unlabelled data's fingerprint, steps and seed: the same continued pre-training is
+    not paid twice (another method on it, ``--tune`` trials, a rerun). The backbone's
+    ``weights_delta_sha256`` is set, so the feature cache never serves features of the pre-trained
+    weights for it."""
     family = zoo.get("backbones", entry.family)
+    key = _cache_key(entry, backbone, family.continued_pretraining, unlabeled, steps, seed)
+    folder = cache_dir("tapt") / key if key else None
+    cached = _read_cache(folder, backbone) if folder is not None else None
+    if cached is not None:
+        summary, state = cached
+        log(f"tapt: {steps} masked-LM steps on {summary['texts']} unlabelled texts, from the cache ({folder})")
+        return {**summary, "cached": True}, state
     train = load_spec_object(family, "continued_pretraining")
     summary = dict(train(backbone, unlabeled.items, steps=steps, seed=seed, device=device, log=log, progress=progress))
     state = {name: tensor.detach().cpu().clone() for name, tensor in backbone.state_dict().items()}
     summary["unlabeled"] = unlabeled.describe()
     summary["state_sha256"] = backbone.weights_delta_sha256 = state_sha256(state)
+    if folder is not None:
+        _write_cache(folder, summary, state)
     return summary, state
+
+
+TAPT_CACHE_VERSION = 1
+
+
+def _cache_key(entry: Any, backbone: Any, function: str, unlabeled: UnlabeledData, steps: int, seed: int) -> str | None:
+    if backbone.weights_sha256 is None:  # random weights: nothing worth keeping
+        return None
+    payload = {
+        "model": entry.id,
+        "weights": backbone.weights_sha256,
+        "preprocess": backbone.preprocessor(train=False).config(),
+        "function": function,
+        "data": unlabeled.fingerprint(),
+        "steps": steps,
+        "seed": seed,
+        "v": TAPT_CACHE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:40]
+
+
+def _read_cache(folder: Path, backbone: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """A cached result, loaded into ``backbone``; None when absent or not intact (then it is recomputed)."""
+    from safetensors.torch import load_file
+
+    try:
+        summary = json.loads((folder / "tapt.json").read_text())
+        state = load_file(str(folder / CONTINUED_FILE))
+    except (OSError, ValueError, RuntimeError):  # absent, or a partial/corrupt entry: recompute
+        return None
+    if state_sha256(state) != summary.get("state_sha256"):
+        return None
+    backbone.load_state_dict(state)
+    backbone.weights_delta_sha256 = summary["state_sha256"]
+    return summary, state
+
+
+def _write_cache(folder: Path, summary: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Write atomically (a temporary folder renamed into place), so readers never see half an entry."""
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    staging = Path(tempfile.mkdtemp(prefix=".tapt-", dir=folder.parent))
+    try:
+        save_file(state, str(staging / CONTINUED_FILE))
+        (staging / "tapt.json").write_text(json.dumps(summary, indent=1))
+        staging.rename(folder)
+    except OSError:  # another process wrote the same entry first, or the disk is full: the run goes on
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_continued_state(backbone: Any, folder: Path, record: dict[str, Any], adapter: str) -> None:
