@@ -74,11 +74,43 @@ def trec() -> DataSplits:
     )
 
 
+# Confirmation sets of the text defaults protocol (issue 16): never used to choose a default.
+AMAZON = ("books", "dvd", "electronics", "kitchen")
+AMAZON_TEST = 500  # per domain: a stratified, seeded (0) test set; the rest is the training pool
+
+
+def amazon(domain: str) -> tuple[LabelledData, LabelledData]:
+    """One Amazon review domain as (pool, test): exact repeat texts dropped first (the first kept; a
+    repeat always has the same label, and would leak across the split: data README), then a
+    stratified test set of :data:`AMAZON_TEST` reviews drawn with seed 0."""
+    data = load_text_file(need(DATA / "amazon_domains" / f"{domain}.tsv"))
+    first = {text: i for i, text in reversed(list(enumerate(data.items)))}
+    data = data.subset(sorted(first.values()))
+    pool, test = stratified_split(data.labels, AMAZON_TEST / len(data), 0)
+    return data.subset(pool), data.subset(test)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process and its finished children, in MiB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-memory window for this process (Linux: resets VmHWM to the current RSS)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_since_reset_mb() -> float:
+    """Peak resident memory since :func:`reset_peak_rss` (VmHWM), in MiB; getrusage where /proc lacks it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def dump(path: Path, obj) -> None:

@@ -24,6 +24,7 @@ the process while it ran (max over seeds).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, ROOT, dump, need
+from _common import DATA, ROOT, dump, need, peak_rss_since_reset_mb, reset_peak_rss
 
 TEXT_MODEL, IMAGE_MODEL = "minilm-l6", "efficientnet-lite0"
 BACKBONE = {TEXT_MODEL: {"max_length": 128}, IMAGE_MODEL: {"image_size": 96, "crop_pct": 1.0}}
@@ -53,9 +54,12 @@ METHODS = {
     "mcc": ("mcc", {}, True),
     "self_training": ("self_training", {}, True),
     "adabn": ("adabn", {}, True),
+    # Task-adaptive pre-training on the target's unlabelled half, then the probe (--tapt-steps).
+    "tapt_linear_probe": ("linear_probe", {"features": "last"}, True),
 }
+TAPT_STEPS = 60  # 60 x 16 texts: about 3 passes over 300 unlabelled reviews; fixed before the run (CPU budget)
 TEXT_ROWS = [name for name in METHODS if name != "adabn"]
-IMAGE_ROWS = list(METHODS)
+IMAGE_ROWS = [name for name in METHODS if not name.startswith("tapt_")]
 
 
 # ------------------------------------------------------------------------------------ data
@@ -108,22 +112,6 @@ def splits_for(source, test, seed: int):
 
 
 # ------------------------------------------------------------------------------------ runs
-def peak_rss_reset() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    except OSError:
-        pass
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 _DOMAINS: dict = {}
 
 
@@ -144,7 +132,7 @@ def run_one(task: tuple) -> dict:
     method, options, unlabelled = METHODS[row]
     source = _DOMAINS[source_name]
     target_unlabelled, target_test = halves(_DOMAINS[target_name])
-    peak_rss_reset()
+    reset_peak_rss()
     started = time.perf_counter()
     result = finetune(
         model,
@@ -152,6 +140,7 @@ def run_one(task: tuple) -> dict:
         method=method,
         method_options=dict(options),
         unlabeled=target_unlabelled if unlabelled else None,
+        tapt_steps=TAPT_STEPS if row.startswith("tapt_") else 0,
         backbone_options=BACKBONE[model],
         seed=seed,
         save=False,
@@ -167,7 +156,7 @@ def run_one(task: tuple) -> dict:
         "macro_f1": result.metrics["macro_f1"],
         "test_size": result.metrics["num_samples"],
         "wall_seconds": time.perf_counter() - started,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_since_reset_mb(),
     }
 
 
@@ -237,8 +226,10 @@ def main() -> None:
     parser.add_argument("--text-per-domain", type=int, default=600)
     parser.add_argument("--digits", type=int, default=1797)
     parser.add_argument("--usps", type=int, default=2000)
+    parser.add_argument("--rows", help="only these rows (comma-separated), merged into --out's earlier runs")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "domain_adaptation.json"))
     args = parser.parse_args()
+    only = set(args.rows.split(",")) if args.rows else None
     need(DATA / "amazon_domains")
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-bench-da-"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -252,7 +243,8 @@ def main() -> None:
     seeds = range(args.seeds)
     if "text" in parts:
         text = {name: text_domain(name, args.text_per_domain) for name in ("books", "dvd", "electronics", "kitchen")}
-        extraction[TEXT_MODEL] = extract_once(TEXT_MODEL, text)
+        if only is None or not all(row.startswith("tapt_") for row in only):  # tapt runs never read this cache
+            extraction[TEXT_MODEL] = extract_once(TEXT_MODEL, text)
         domains.update(text)
         tasks += [("text", s, t, row, seed) for s, t in PAIRS for row in TEXT_ROWS for seed in seeds]
     if "image" in parts:
@@ -265,7 +257,15 @@ def main() -> None:
     # AdaBN's statistics are cached per set of images: its first seed per pair goes first, its
     # other seeds last, so that two processes do not estimate the same statistics at once.
     tasks.sort(key=lambda t: 0 if t[3] == "adabn" and t[4] == 0 else 2 if t[3] == "adabn" else 1)
+    # Pairs with a target of their own first: the runs that share a target later find its
+    # continued pre-training (--tapt-steps) in the cache instead of computing it at the same time.
+    first_target = {t: i for i, (_, t) in reversed(list(enumerate(PAIRS)))}
+    tasks.sort(key=lambda t: first_target.get(t[2], 0) != PAIRS.index((t[1], t[2])) if t[0] == "text" else 0)
     rows = []
+    if only is not None:  # keep the earlier runs of the other rows (same data and settings: see "args")
+        tasks = [t for t in tasks if t[3] in only]
+        earlier = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {"runs": []}
+        rows = [r for r in earlier["runs"] if r["row"] not in only]
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers, initializer=_worker_init, initargs=(domains,)) as pool:
         for row in pool.imap_unordered(run_one, tasks):

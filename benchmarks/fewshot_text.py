@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, ROOT, dump, need, split_train_test, trec, yelp
+from _common import AMAZON, DATA, ROOT, amazon, dump, need, split_train_test, trec, yelp
 
 METHODS = ("linear_probe", "protonet", "contrastive", "lora")
 # LoRA has no validation set to stop on here; 16 examples make one batch per epoch, so it gets
@@ -40,6 +40,8 @@ SETFIT_PYTHON = ROOT / "benchmarks" / ".venv-setfit" / "bin" / "python"
 def pool_and_test(dataset: str):
     from zoo_core.data import LabelledData
 
+    if dataset in AMAZON:  # confirmation sets (issue 16): de-duplicated, 500 test reviews (seed 0)
+        return amazon(dataset)
     if dataset == "yelp":
         splits = split_train_test(yelp(), 0.2, 0)
         pool = LabelledData(

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, dump, need, trec, yelp
+from _common import DATA, dump, need, peak_rss_since_reset_mb, reset_peak_rss, trec, yelp
 
 MODEL = "minilm-l6"
 NAMES = {
@@ -83,10 +83,12 @@ def probability_check(result, test) -> dict:
 def zero_shot_row(dataset: str, test) -> dict:
     from zoo_core.engine.zero_shot import zero_shot
 
+    reset_peak_rss()
     started = time.perf_counter()
     result = zero_shot(MODEL, NAMES[dataset], test=test, save=False)
     seconds = time.perf_counter() - started
     return {
+        "peak_rss_mb": round(peak_rss_since_reset_mb()),
         "accuracy": result.metrics["accuracy"],
         "macro_f1": result.metrics["macro_f1"],
         "seconds": round(seconds, 1),
@@ -104,6 +106,7 @@ def probe_rows(pool, test, shots: int, draws: int) -> list[dict]:
     for seed in range(draws):
         train = pool.subset(take_shots(pool.labels, shots, seed))
         splits = DataSplits(train=train, val=None, test=test, label_names=sorted(set(pool.labels)), notes=[])
+        reset_peak_rss()
         started = time.perf_counter()
         result = finetune(MODEL, splits, method="linear_probe", seed=seed, save=False)
         rows.append(
@@ -112,6 +115,7 @@ def probe_rows(pool, test, shots: int, draws: int) -> list[dict]:
                 "accuracy": result.metrics["accuracy"],
                 "macro_f1": result.metrics["macro_f1"],
                 "seconds": round(time.perf_counter() - started, 1),
+                "peak_rss_mb": round(peak_rss_since_reset_mb()),
             }
         )
         print(f"  {shots}-shot linear_probe seed {seed}: {rows[-1]['accuracy']:.4f}", file=sys.stderr, flush=True)
@@ -171,8 +175,9 @@ def main() -> None:
         print(
             f"{row['dataset']}: zero-shot NLL {zero['nll']:.4f} at temperature {zero['temperature']:g} "
             f"(lowest on this test set: {zero['nll_at_best']:.4f} at {zero['nll_best_temperature']:g}; not used); "
-            f"zero-shot {zero['seconds']}s, {len(row['probe'])} probe draws "
-            f"{sum(p['seconds'] for p in row['probe']):.1f}s"
+            f"zero-shot {zero['seconds']}s (peak RSS {zero['peak_rss_mb']} MiB), {len(row['probe'])} probe draws "
+            f"{sum(p['seconds'] for p in row['probe']):.1f}s "
+            f"(peak RSS {max(p['peak_rss_mb'] for p in row['probe'])} MiB)"
         )
     print(f"templates: {results[0]['zero_shot']['templates']}")
     print(f"wall time {wall:.1f}s (from a fresh feature cache)")
