@@ -227,6 +227,9 @@ def main() -> None:
     parser.add_argument("--digits", type=int, default=1797)
     parser.add_argument("--usps", type=int, default=2000)
     parser.add_argument("--rows", help="only these rows (comma-separated), merged into --out's earlier runs")
+    parser.add_argument(
+        "--resume", metavar="JSONL", help="append each finished run here, and skip the runs it already holds"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "domain_adaptation.json"))
     args = parser.parse_args()
     only = set(args.rows.split(",")) if args.rows else None
@@ -266,10 +269,18 @@ def main() -> None:
         tasks = [t for t in tasks if t[3] in only]
         earlier = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {"runs": []}
         rows = [r for r in earlier["runs"] if r["row"] not in only]
+    if args.resume and Path(args.resume).is_file():  # runs finished before an interruption
+        done = [json.loads(line) for line in Path(args.resume).read_text().splitlines() if line.strip()]
+        finished = {(r["modality"], r["pair"], r["row"], r["seed"]) for r in done}
+        rows += done
+        tasks = [t for t in tasks if (t[0], f"{t[1]}->{t[2]}", t[3], t[4]) not in finished]
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers, initializer=_worker_init, initargs=(domains,)) as pool:
         for row in pool.imap_unordered(run_one, tasks):
             rows.append(row)
+            if args.resume:
+                with open(args.resume, "a") as handle:
+                    handle.write(json.dumps(row) + "\n")
             print(
                 f"{row['modality']} {row['pair']} {row['row']} seed {row['seed']}: accuracy {row['accuracy']:.4f} "
                 f"({row['wall_seconds']:.1f}s, peak {row['peak_rss_mb']:.0f} MiB)",
