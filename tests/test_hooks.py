@@ -124,13 +124,20 @@ def test_tasks_hook_and_a_clash_with_a_catalog_task():
         ),
     )
     assert zoo.tasks["toy-counting"].plugin == "toytask"
-    assert zoo.tasks["image-classification"].plugin.startswith("catalog:")
+    assert zoo.tasks["feature-extraction"].plugin.startswith("catalog:")
+    assert zoo.tasks["image-classification"].plugin == "tasks"  # zoo_tasks' spec wins over the built-in catalog
 
     clash = zoo_with(
         "clash", register_tasks=lambda register: register(TaskSpec(name="image-classification", modality="image"))
     )
-    with pytest.raises(PluginError, match="task 'image-classification' is declared by both clash and catalog:"):
+    with pytest.raises(PluginError, match="'image-classification' is registered by both plugin 'tasks' and plugin"):
         _ = clash.tasks
+    # A plugin's spec wins over the built-in catalog's declaration, which lends its description.
+    wins = zoo_with(
+        "wins", register_tasks=lambda register: register(TaskSpec(name="sentiment-analysis", modality="text"))
+    )
+    assert wins.tasks["sentiment-analysis"].plugin == "wins"
+    assert wins.tasks["sentiment-analysis"].description.startswith("Text classification of polarity")
 
 
 def test_scorers_hook_passes_the_scorer_contract():

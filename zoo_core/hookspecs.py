@@ -6,7 +6,7 @@ A plugin is a module (or object) listed under the ``zoo`` entry-point group::
     my_thing = "zoo_my_thing"
 
 whose functions are decorated with :data:`hookimpl` and named after the hooks below. First-party
-plugins (``zoo_timm``, ``zoo_hf``, ``zoo_methods``, ``zoo_peft``) use exactly this door.
+plugins (``zoo_timm``, ``zoo_hf``, ``zoo_methods``, ``zoo_peft``, ``zoo_tasks``) use exactly this door.
 
 Rules every hook follows:
 
@@ -89,10 +89,18 @@ def register_methods(register: Callable[[MethodSpec], None]) -> None:
 
 @hookspec
 def register_tasks(register: Callable[[TaskSpec], None]) -> None:
-    """Register tasks (``image-classification``, ``text-classification``...).
+    """Register tasks (``image-classification``, ``object-detection``...).
 
-    :param register: call ``register(TaskSpec(...))`` once per task. Tasks declared in a catalog
-        file are registered too; the same name from two places is an error.
+    :param register: call ``register(TaskSpec(...))`` once per task. A task that can be run names
+        its ``runner`` (an object with ``finetune``, ``evaluate`` and ``predict``), the data
+        layouts it reads (``readers``), its ``metrics``, the JSON Schema of what ``predict``
+        returns (``predict_schema``), how results are drawn (``draw``) and what it reads from the
+        backbone (``feature_kind``: ``"pooled"`` or ``"maps"``), all as import strings or plain data
+        (see :class:`zoo_core.specs.TaskSpec`; ``zoo_core.testing.contracts.check_task`` checks them).
+        Tasks declared in catalog files are registered too: a plugin's spec wins over the built-in
+        catalog's declaration of the same name (which then supplies its description when the
+        plugin gives none); the same name from two plugins, or from a plugin and another catalog
+        file, is an error. First-party tasks come from the ``zoo_tasks`` plugin.
     """
 
 

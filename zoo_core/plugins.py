@@ -386,11 +386,18 @@ class Zoo:
 
     @property
     def tasks(self) -> dict[str, TaskSpec]:
-        """Tasks registered by plugins plus those declared in catalog files."""
+        """Tasks registered by plugins plus those declared in catalog files.
+
+        A plugin's spec wins over the built-in catalog's declaration of the same name (the catalog
+        keeps declaring planned tasks and gives the description when the plugin has none); a
+        plugin's task declared again by any other catalog file is an error naming both.
+        """
         if "tasks" not in self._cache:
+            from zoo_core.catalog import BUILTIN_CATALOG
             from zoo_core.specs import TaskSpec
 
             tasks = dict(self._specs("register_tasks"))
+            builtin = str(BUILTIN_CATALOG)
             for task in self.catalog.tasks:
                 spec = TaskSpec(
                     name=task["name"],
@@ -399,10 +406,13 @@ class Zoo:
                     status=task["status"],
                     plugin=f"catalog:{task['_file']}",
                 )
-                if spec.name in tasks and tasks[spec.name].plugin != spec.plugin:
-                    raise PluginError(
-                        f"task '{spec.name}' is declared by both {tasks[spec.name].plugin} and {spec.plugin}"
-                    )
+                held = tasks.get(spec.name)
+                if held is not None and held.plugin != spec.plugin:
+                    if task["_file"] == builtin and not held.plugin.startswith("catalog:"):
+                        if not held.description:
+                            tasks[spec.name] = replace(held, description=spec.description)
+                        continue
+                    raise PluginError(f"task '{spec.name}' is declared by both {held.plugin} and {spec.plugin}")
                 tasks[spec.name] = spec
             self._cache["tasks"] = tasks
         return self._cache["tasks"]

@@ -153,15 +153,55 @@ class MethodSpec:
         return {k: v for k, v in self.defaults.items() if k in TRAIN_SETTINGS}
 
 
+#: What a task's runner (``TaskSpec.runner``) must have: callables with these names (``check_task`` checks it).
+RUNNER_FUNCTIONS = ("finetune", "evaluate", "predict")
+#: ``TaskSpec.feature_kind`` values: pooled vectors (classification heads) or multi-scale feature maps (dense heads).
+FEATURE_KINDS = ("pooled", "maps")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task such as image-classification. ``status`` is "supported" or "planned" (no head yet)."""
+    """A task such as image-classification or object-detection.
+
+    Only ``name`` and ``modality`` are required, so a spec that merely declares a task (as catalog
+    files do) keeps working; a task that ``zoo finetune --task`` can run also names its code, by
+    import string (``"package.module:attribute"``, loaded only when used):
+
+    - ``modality``: the backbone modality it takes (``"image"``, ``"text"`` or ``"any"``).
+    - ``description``: one line for ``zoo tasks list``.
+    - ``status``: ``"supported"`` (it has a runner, or is served by one) or ``"planned"`` (declared only).
+    - ``runner``: an object (a module, a class or an instance) with the functions of
+      :data:`RUNNER_FUNCTIONS`: ``finetune(model, data, *, zoo, log, **settings)`` trains, evaluates
+      and stores an adapter whose ``adapter.json`` records ``"task": name``;
+      ``evaluate(adapter, data, *, zoo, allow_base_mismatch=False)`` returns the metrics;
+      ``predict(adapter, inputs, *, zoo, ...)`` returns one JSON-able dict per input, shaped as
+      ``predict_schema`` says. A runner with ``classification = True`` is the classification
+      pipeline (:mod:`zoo_core.engine.pipeline`), which the CLI calls with its own options.
+    - ``readers``: the data layouts it accepts, by name (``("voc", "coco", "yolo")``; ``("folders",)``
+      and ``("csv", "tsv", "jsonl")`` for classification); ``zoo finetune`` infers the task from a layout
+      only one task reads.
+    - ``metrics``: import string of the function that computes its metrics
+      (``"zoo_core.dense_metrics:detection_metrics"``).
+    - ``predict_schema``: a JSON Schema (draft 2020-12, as a dict) of one item of what ``predict``
+      returns; ``check_task`` validates it, tests validate predictions against it.
+    - ``draw``: import string of ``draw(image_path, prediction, out_path, class_names)`` that writes
+      the image with its prediction drawn (``zoo predict --draw DIR``), or None when the task draws nothing.
+    - ``feature_kind``: what its head reads from the backbone, one of :data:`FEATURE_KINDS`:
+      ``"pooled"`` vectors or multi-scale ``"maps"`` (families without feature maps cannot serve it).
+    - ``plugin``: filled in by zoo: the plugin (or ``catalog:<file>``) that declared it.
+    """
 
     name: str
     modality: str
     description: str = ""
     status: str = "supported"
     plugin: str = ""
+    runner: str | None = None
+    readers: tuple[str, ...] = ()
+    metrics: str | None = None
+    predict_schema: dict[str, Any] | None = None
+    draw: str | None = None
+    feature_kind: str = "pooled"
 
 
 @dataclass(frozen=True)

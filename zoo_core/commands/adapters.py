@@ -159,7 +159,12 @@ def adapters_verify(adapter):
         raise AdapterError(
             f"adapter {ref} has no hashed samples.json (stored inputs and logits) to check its reload against"
         )
-    difference = verify_reload(get_zoo(), store, str(ref))
+    if str(meta.get("task", "")).endswith(("detection", "segmentation")):
+        from zoo_core.engine.dense.adapters import verify_dense_reload
+
+        difference = verify_dense_reload(get_zoo(), store, str(ref))
+    else:
+        difference = verify_reload(get_zoo(), store, str(ref))
     store.mark_verified(ref, max_logit_difference=difference, checked_by="zoo adapters verify")
     click.echo(f"verified {ref} (max |logit difference| {difference:.3g})")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -316,6 +317,9 @@ def tasks_list(as_json):
     if as_json:
         emit_json(rows)
         return
+    for row in rows:  # the table names a catalog file by its name only; --json gives the path
+        if row["plugin"].startswith("catalog:"):
+            row["plugin"] = "catalog:" + os.path.basename(row["plugin"][len("catalog:") :])
     print_table(
         rows,
         [
@@ -324,5 +328,6 @@ def tasks_list(as_json):
             ("status", "STATUS"),
             ("models", "MODELS"),
             ("description", "DESCRIPTION"),
+            ("plugin", "PLUGIN"),
         ],
     )

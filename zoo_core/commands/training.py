@@ -36,7 +36,22 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     "-d",
     required=True,
     type=click.Path(exists=True),
-    help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file.",
+    help="Image folder (one subfolder per class, or train/ val/ test/) or a CSV/TSV/JSONL file; or object "
+    "detection data (Pascal VOC, COCO, YOLO) or segmentation data (images/ + masks/, VOC).",
+)
+@click.option(
+    "--task",
+    help="Task (zoo tasks list), e.g. object-detection or semantic-segmentation; default: from the data's layout "
+    "(boxes: object-detection, masks: semantic-segmentation, anything else: classification).",
+)
+@click.option(
+    "--task-option",
+    "task_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Task head option for detection (kind=fcos|retinanet|fasterrcnn, min_size, max_size, fpn_channels, "
+    "score_thresh, detections_per_img) or segmentation (decoder=fpn|deeplabv3, image_size, pyramid_channels, "
+    "segmentation_channels).",
 )
 @click.option("--val", type=click.Path(exists=True), help="Validation data (default: a stratified 20% of --data).")
 @click.option("--test", type=click.Path(exists=True), help="Test data, for an unbiased final evaluation.")
@@ -130,6 +145,8 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
 def finetune(
     model_id,
     data,
+    task,
+    task_opts,
     val,
     test,
     unlabeled,
@@ -181,10 +198,34 @@ def finetune(
       zoo finetune -m minilm-l6 -d books.tsv --method lora --unlabeled kitchen.tsv --tapt-steps 200
       zoo finetune -m minilm-l6 -d reviews.csv --method lora --tune 20 --test test.csv
       zoo finetune -m minilm-l6 -d reviews.csv --method auto --shots 8
+      zoo finetune -m efficientnet-lite0 -d ./raccoon --task object-detection --method lora
+      zoo finetune -m resnet50 -d ./camvid --method full --task-option decoder=deeplabv3
+
+    \b
+    Detection and segmentation: --method linear_probe trains the task head only (frozen backbone);
+    lora, full, bitfit, ln_tuning and bottleneck also adapt the backbone; --epochs, --lr and --batch-size
+    default to the task trainer's own (12 epochs, lr 2e-4, batch 4; segmentation 20, 3e-4, 8).
     """
-    from zoo_core.engine.pipeline import finetune as run_finetune
+    from zoo_core.commands._tasks import finetune_task, run_dense_finetune
 
     method_options = _parse_options(method_opts, "--option")
+    dense = finetune_task(task, data, model_id)
+    if dense is None and task_opts:
+        raise ZooError("--task-option: only detection and segmentation tasks take task options; drop it")
+    if dense is not None:
+        if variant:
+            method_options["variant"] = variant
+        flags = dict(locals())
+        flags.update(
+            method_options=method_options,
+            task_options=_parse_options(task_opts, "--task-option"),
+            save=not no_save,
+            pretrained=not random_weights,
+        )
+        run_dense_finetune(*dense, model_id, data, flags, as_json)
+        return
+    from zoo_core.engine.pipeline import finetune as run_finetune
+
     if method == "auto" and variant:
         raise ZooError("--variant belongs to a specific method, not --method auto; name the method with --method")
     if method == "auto" and (tune_trials is not None or tune_minutes is not None):
@@ -309,13 +350,20 @@ def _report_repeats(summary: dict[str, Any], as_json: bool) -> None:
 def evaluate(
     adapter, data, text_column, label_column, delimiter, encoding, max_skipped_fraction, allow_base_mismatch, as_json
 ):
-    """Evaluate a stored adapter (NAME or NAME@VERSION) on labelled data.
+    """Evaluate a stored adapter (NAME or NAME@VERSION) on labelled data (of the adapter's task).
 
     \b
     Examples:
       zoo evaluate flowers-lite0 --data ./photos_test
       zoo evaluate reviews@2 --data test.csv --json
+      zoo evaluate raccoon-detector --data ./raccoon/test
     """
+    from zoo_core.commands._tasks import adapter_runner, run_dense_evaluate
+
+    dense = adapter_runner(adapter)
+    if dense is not None:
+        run_dense_evaluate(*dense, adapter, data, allow_base_mismatch, as_json)
+        return
     from zoo_core.engine.pipeline import evaluate as run_evaluate
     from zoo_core.metrics import format_report
 
@@ -343,6 +391,23 @@ def evaluate(
     help="Labelled examples (class folders or a text file) "
     "to classify against instead of the adapter's own (protonet adapters; new classes allowed).",
 )
+@click.option(
+    "--draw",
+    type=click.Path(file_okay=False),
+    help="Detection and segmentation: write each image with its boxes or mask drawn into this folder.",
+)
+@click.option(
+    "--mask-dir",
+    type=click.Path(file_okay=False),
+    help="Segmentation: where the predicted mask PNGs go (default: ./masks).",
+)
+@click.option(
+    "--score-threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Detection: leave out boxes scoring below this.",
+)
 @column_options
 @json_option
 def predict(
@@ -351,6 +416,9 @@ def predict(
     top_k,
     allow_base_mismatch,
     support,
+    draw,
+    mask_dir,
+    score_threshold,
     text_column,
     label_column,
     delimiter,
@@ -365,7 +433,29 @@ def predict(
       zoo predict flowers-lite0 rose1.jpg tulip2.jpg
       zoo predict reviews "Great food, friendly staff" --top-k 2 --json
       zoo predict flowers-protonet new.jpg --support my_labelled_folder/
+      zoo predict raccoon-detector photo.jpg --draw drawn/
+
+    Detection and segmentation adapters print one JSON object per image: boxes ([xmin, ymin, xmax, ymax]
+    in pixels), labels and scores; or the path of the mask PNG written and the pixels per class.
     """
+    from zoo_core.commands._tasks import adapter_runner, run_dense_predict
+
+    dense = adapter_runner(adapter)
+    if dense is None and (draw or mask_dir):
+        raise ZooError(
+            f"--draw and --mask-dir: adapter {adapter} is a classifier; they are for detection and "
+            "segmentation adapters"
+        )
+    if dense is not None:
+        if support is not None or top_k != 1:
+            raise ZooError(f"--support and --top-k are for classifiers; adapter {adapter} is a {dense[0].name} one")
+        options: dict[str, Any] = {"allow_base_mismatch": allow_base_mismatch, "draw": draw}
+        if dense[0].name == "object-detection":
+            options["score_threshold"] = score_threshold
+        elif mask_dir:
+            options["mask_dir"] = mask_dir
+        run_dense_predict(*dense, adapter, inputs, options, as_json)
+        return
     from zoo_core.data import collect_skipped
     from zoo_core.engine.pipeline import predict as run_predict
 

@@ -109,6 +109,12 @@ def load_trained_model(
     store = store or AdapterStore()
     adapter = store.resolve(ref)
     metadata = adapter.metadata()
+    task = metadata.get("task")
+    if isinstance(task, str) and not task.endswith("-classification"):  # a detector or segmenter
+        raise AdapterError(
+            f"adapter {adapter} is a {task} adapter, not a classifier; 'zoo evaluate' and 'zoo predict' "
+            "run it by its task"
+        )
     verify_files(adapter, metadata)
     if not allow_unverified:
         adapter.require_verified(metadata)

@@ -285,3 +285,40 @@ def check_scorer(zoo, name: str) -> None:
     renamed = np.array([3, 2, 1, 0])[labels]
     again = scorer.score(informative, renamed, source_probs=probs)
     assert abs(again - good) < 1e-6 * max(1.0, abs(good)), "rule: relabelling the classes leaves the score unchanged"
+
+
+def check_task(zoo, name: str) -> None:
+    """A task's spec holds together: its import strings load, its ``predict_schema`` is a valid JSON
+    Schema, its runner has the stage functions (:data:`zoo_core.specs.RUNNER_FUNCTIONS`), its
+    ``feature_kind`` and ``status`` are known values. A task declared without a runner (a catalog's
+    planned task) only needs the last."""
+    import jsonschema
+
+    from zoo_core.specs import FEATURE_KINDS, RUNNER_FUNCTIONS
+
+    spec = zoo.get("tasks", name)
+    assert spec.status in ("supported", "planned"), (
+        f"rule: a task's status is supported or planned, got {spec.status!r}"
+    )
+    assert spec.feature_kind in FEATURE_KINDS, (
+        f"rule: feature_kind is one of {FEATURE_KINDS}, got {spec.feature_kind!r}"
+    )
+    assert isinstance(spec.readers, tuple) and all(isinstance(r, str) for r in spec.readers), (
+        "rule: readers is a tuple of layout names"
+    )
+    if spec.runner is None:
+        assert spec.draw is None and spec.metrics is None, "rule: a task without a runner names no code"
+        return
+    assert spec.status == "supported", "rule: a task with a runner is supported"
+    runner = load_spec_object(spec, "runner")
+    for function in RUNNER_FUNCTIONS:
+        assert callable(getattr(runner, function, None)), f"rule: the runner of '{name}' has a {function}() function"
+    for attribute in ("metrics", "draw"):
+        if getattr(spec, attribute) is not None:
+            assert callable(load_spec_object(spec, attribute)), f"rule: {attribute} names a callable"
+    assert spec.readers, f"rule: a task with a runner names the data layouts it reads ('{name}' names none)"
+    assert isinstance(spec.predict_schema, dict), "rule: a task with a runner gives the JSON Schema of predict"
+    try:
+        jsonschema.Draft202012Validator.check_schema(spec.predict_schema)
+    except jsonschema.SchemaError as exc:
+        raise AssertionError(f"rule: predict_schema of '{name}' is a valid JSON Schema: {exc.message}") from None
