@@ -6,10 +6,13 @@ import site
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import pytest
 
 from zoo_core.scaffold import new_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PIP_OFFLINE = ["--no-deps", "--no-build-isolation", "--quiet", "--disable-pip-version-check"]
 
@@ -104,3 +107,18 @@ def test_requirement_lines_follow_pip_freeze(tmp_path):
         requirement_line(dist({"url": "https://g.org/x.git", "vcs_info": {"vcs": "git", "commit_id": "abc"}}))
         == "zoo-x @ git+https://g.org/x.git@abc"
     )
+
+
+def test_every_package_folder_is_in_the_wheel():
+    """A package folder missing from [tool.setuptools] packages works in an editable install but not
+    from a wheel: every folder with an __init__.py must be listed."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    where = {name: ROOT / path for name, path in config["package-dir"].items()}
+    found = set()
+    for top, folder in where.items():
+        for init in folder.rglob("__init__.py"):
+            relative = init.parent.relative_to(folder).parts
+            found.add(".".join((top, *relative)))
+    assert found <= set(config["packages"]), sorted(found - set(config["packages"]))
