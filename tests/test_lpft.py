@@ -104,7 +104,7 @@ def test_probe_start_head_is_the_linear_probe_fit_on_the_same_features(tiny_zoo,
     from zoo_core.engine.heads import LinearHead
     from zoo_core.engine.model import build_backbone
     from zoo_core.engine.pipeline import finetune
-    from zoo_methods import _full, _lpft
+    from zoo_methods import _lpft
     from zoo_methods._full import FullFineTune
     from zoo_methods._logistic import fit_logistic_head
     from zoo_methods.options import L2_GRID
@@ -121,7 +121,7 @@ def test_probe_start_head_is_the_linear_probe_fit_on_the_same_features(tiny_zoo,
     def recording_start(self, model, total_steps):  # the trainer's call before its first step
         heads.append({k: v.detach().clone() for k, v in model.head.state_dict().items()})
 
-    monkeypatch.setattr(_full, "fit_probe_head", recording_fit)
+    monkeypatch.setattr(_lpft, "fit_probe_head", recording_fit)
     monkeypatch.setattr(FullFineTune, "on_train_start", recording_start)
     logs: list[str] = []
     result = finetune(

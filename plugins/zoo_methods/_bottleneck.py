@@ -11,7 +11,7 @@ from torch import nn
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
 from zoo_core.errors import ZooError
-from zoo_methods._lpft import check_probe_head, fit_probe_head
+from zoo_methods._lpft import check_probe_head, start_from_probe_head
 from zoo_methods.options import BottleneckOptions
 
 
@@ -131,19 +131,9 @@ class BottleneckAdapters(AdaptationMethod):
     def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
         """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
         the generic trainer trains the adapters and the head from it."""
-        if self.options.head_init == "probe":
-            fit_probe_head(
-                model,
-                train_items,
-                train_y,
-                val_items,
-                val_y,
-                config,
-                accelerator=accelerator,
-                log=log,
-                method=self.name,
-            )
-        return None
+        return start_from_probe_head(
+            self, model, train_items, train_y, val_items, val_y, config, accelerator=accelerator, log=log
+        )
 
     @staticmethod
     def _output_channels(model: TransferModel, targets: list[str]) -> dict[str, int]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
-from zoo_methods._lpft import check_probe_head, fit_probe_head
+from zoo_methods._lpft import check_probe_head, start_from_probe_head
 from zoo_methods.options import FullFineTuneOptions
 
 
@@ -54,19 +54,9 @@ class FullFineTune(AdaptationMethod):
     def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
         """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
         the generic trainer fine-tunes from it. Otherwise nothing (the generic trainer runs)."""
-        if self.options.head_init == "probe":
-            fit_probe_head(
-                model,
-                train_items,
-                train_y,
-                val_items,
-                val_y,
-                config,
-                accelerator=accelerator,
-                log=log,
-                method=self.name,
-            )
-        return None
+        return start_from_probe_head(
+            self, model, train_items, train_y, val_items, val_y, config, accelerator=accelerator, log=log
+        )
 
     def set_train_mode(self, model: TransferModel) -> None:
         """Train mode; with ``freeze_bn`` the backbone's BatchNorm layers stay in eval mode (those

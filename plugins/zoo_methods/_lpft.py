@@ -99,3 +99,33 @@ def fit_probe_head(
         f"{time.perf_counter() - started:.1f}s; fine-tuning starts from it"
     )
     return result
+
+
+def start_from_probe_head(
+    method: Any,
+    model: TransferModel,
+    train_items: Sequence[Any],
+    train_y: Sequence[int],
+    val_items: Sequence[Any] | None,
+    val_y: Sequence[int] | None,
+    config: TrainConfig,
+    *,
+    accelerator: Any = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> None:
+    """A method's ``fit_items`` under ``head_init``: with ``head_init=probe`` (an option of
+    ``method``), fit the head as the linear probe does (:func:`fit_probe_head`); otherwise nothing.
+    Returns None either way, so that the generic trainer then trains from that head."""
+    if method.options.head_init == "probe":
+        fit_probe_head(
+            model,
+            train_items,
+            train_y,
+            val_items,
+            val_y,
+            config,
+            accelerator=accelerator,
+            log=log,
+            method=method.name,
+        )
+    return None

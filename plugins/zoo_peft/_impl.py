@@ -66,19 +66,11 @@ class PeftMethod(AdaptationMethod):
     def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
         """With ``head_init=probe``: fit the head as the linear probe does, then return None so that
         the generic trainer trains the tuner and the head from it."""
-        if self.options.head_init == "probe":
-            from zoo_methods._lpft import fit_probe_head
+        if self.options.head_init == "probe":  # zoo_methods is needed only then
+            from zoo_methods._lpft import start_from_probe_head
 
-            fit_probe_head(
-                model,
-                train_items,
-                train_y,
-                val_items,
-                val_y,
-                config,
-                accelerator=accelerator,
-                log=log,
-                method=self.name,
+            start_from_probe_head(
+                self, model, train_items, train_y, val_items, val_y, config, accelerator=accelerator, log=log
             )
         return None
 

@@ -218,6 +218,21 @@ def prepare(
     )
 
 
+def load_config_splits(data: str | Path | DataSplits, config: FinetuneConfig) -> DataSplits:
+    """``data`` as it is when already split, else :func:`~zoo_core.data.load_splits` of it with the
+    config's ``val``, ``test``, ``val_fraction``, ``seed`` and ``data_options``."""
+    if isinstance(data, DataSplits):
+        return data
+    return load_splits(
+        data,
+        val=config.val,
+        test=config.test,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        **config.data_options,
+    )
+
+
 def _load_data(data: str | Path | DataSplits, config: FinetuneConfig, entry: Any) -> DataSplits:
     """The train, validation and test splits, of the model's modality."""
     if config.shots is not None and config.shots < 1:
@@ -226,18 +241,7 @@ def _load_data(data: str | Path | DataSplits, config: FinetuneConfig, entry: Any
         raise ZooError(
             f"val_fraction must be between 0 and 1 (a share of the training data), got {config.val_fraction}"
         )
-    splits = (
-        data
-        if isinstance(data, DataSplits)
-        else load_splits(
-            data,
-            val=config.val,
-            test=config.test,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            **config.data_options,
-        )
-    )
+    splits = load_config_splits(data, config)
     if splits.train.modality != entry.modality:
         kind = splits.train.modality
         raise DataError(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo_core.data import DataSplits, load_splits, stratified_split
+from zoo_core.data import DataSplits, stratified_split
 from zoo_core.engine import pipeline
 from zoo_core.engine.settings import FinetuneConfig, FinetuneResult, build_train_config, method_options
 from zoo_core.engine.train import EPOCH_OBSERVER
@@ -380,18 +380,7 @@ def tune(
     say = log or (lambda message: None)
     zoo.catalog.get(model)  # an unknown model is refused before the data is read
     space = resolve_space(zoo, config)
-    splits = (
-        data
-        if isinstance(data, DataSplits)
-        else load_splits(
-            data,
-            val=config.val,
-            test=config.test,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            **config.data_options,
-        )
-    )
+    splits = pipeline.load_config_splits(data, config)
     search, made_note = search_splits(splits, config)
     notes = list(space.notes) + ([made_note] if made_note else [])
     for note in notes:

@@ -19,11 +19,8 @@ from zoo_core.data.dense.layout import (
 from zoo_core.data.dense.report import _class_file, _read_class_file, _Report
 from zoo_core.data.dense.splits import (
     _apply_lists,
-    _common_classes,
     _detection_split_lists,
-    _ordered,
-    _random_split,
-    _with_report,
+    _finish_splits,
     _yolo_split_names,
 )
 from zoo_core.data.dense.types import DETECTION_LAYOUTS, DetectionData, _existing, _limit, check_dense_skipped
@@ -157,15 +154,4 @@ def load_detection_splits(
     if whole is None:
         for data in splits.values():
             check_dense_skipped(data, limit)
-    splits = _common_classes(splits)
-    if "val" not in splits and val_fraction:
-        train = splits["train"]
-        keep, held = _random_split(len(train), val_fraction, seed)
-        if held:
-            splits["val"] = _with_report(train.subset(held), train)
-            splits["train"] = _with_report(train.subset(keep), train)
-            how += f"; validation: a random {val_fraction * 100:g}% of train, seed {seed}"
-    note = "split: " + how + "; " + ", ".join(f"{k} {len(v)} images" for k, v in _ordered(splits).items())
-    for data in splits.values():
-        data.notes.insert(0, note)
-    return _ordered(splits)
+    return _finish_splits(splits, how, val_fraction, seed, "images")

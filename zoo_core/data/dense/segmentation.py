@@ -15,11 +15,8 @@ from zoo_core.data.dense.layout import _child_dirs, _files, _images_in, _mask_pa
 from zoo_core.data.dense.report import _class_file, _header, _read_class_file, _Report
 from zoo_core.data.dense.splits import (
     _apply_lists,
-    _common_classes,
+    _finish_splits,
     _imageset_lists,
-    _ordered,
-    _random_split,
-    _with_report,
 )
 from zoo_core.data.dense.types import (
     _MASK_EXTENSIONS,
@@ -306,15 +303,4 @@ def load_segmentation_splits(
             how = "the dataset's own ImageSets/Segmentation lists"
     else:
         how = "the dataset's own split folders"
-    splits = _common_classes(splits)
-    if "val" not in splits and val_fraction:
-        train = splits["train"]
-        keep, held = _random_split(len(train), val_fraction, seed)
-        if held:
-            splits["val"] = _with_report(train.subset(held), train)
-            splits["train"] = _with_report(train.subset(keep), train)
-            how += f"; validation: a random {val_fraction * 100:g}% of train, seed {seed}"
-    note = "split: " + how + "; " + ", ".join(f"{k} {len(v)} pairs" for k, v in _ordered(splits).items())
-    for data in splits.values():
-        data.notes.insert(0, note)
-    return _ordered(splits)
+    return _finish_splits(splits, how, val_fraction, seed, "pairs")

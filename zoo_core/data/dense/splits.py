@@ -141,3 +141,22 @@ def _common_classes(splits: dict[str, Any]) -> dict[str, Any]:
                 "use one classes.txt for every split"
             )
     return splits
+
+
+def _finish_splits(splits: dict[str, Any], how: str, val_fraction: float, seed: int, unit: str) -> dict[str, Any]:
+    """The loaded splits made ready: one class list (:func:`_common_classes`), a seeded
+    ``val_fraction`` of train held out when there is no validation split (0: none), and a note in
+    every split saying how the splits were made and their sizes (counted in ``unit``: "images",
+    "pairs"); returned in train, val, test order."""
+    splits = _common_classes(splits)
+    if "val" not in splits and val_fraction:
+        train = splits["train"]
+        keep, held = _random_split(len(train), val_fraction, seed)
+        if held:
+            splits["val"] = _with_report(train.subset(held), train)
+            splits["train"] = _with_report(train.subset(keep), train)
+            how += f"; validation: a random {val_fraction * 100:g}% of train, seed {seed}"
+    note = "split: " + how + "; " + ", ".join(f"{k} {len(v)} {unit}" for k, v in _ordered(splits).items())
+    for data in splits.values():
+        data.notes.insert(0, note)
+    return _ordered(splits)

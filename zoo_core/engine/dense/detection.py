@@ -20,9 +20,7 @@ target). This module always shifts by one: ``num_classes`` object classes make a
 
 from __future__ import annotations
 
-import math
 import random
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -40,6 +38,7 @@ from zoo_core.engine.dense.features import (
     set_backbone_trainable,
     to_tensor,
 )
+from zoo_core.engine.dense.loop import model_device, progress_bar, run_training_loop, start_training
 from zoo_core.errors import ZooError
 
 DETECTORS = ("fcos", "retinanet", "fasterrcnn")
@@ -213,29 +212,6 @@ def _dataset(data: Any, model: nn.Module, train: bool) -> Any:
     return data
 
 
-def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return next(model.parameters()).device
-
-
-def _progress(iterable: Any, enabled: bool | None, total: int, desc: str) -> Any:
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
-
-
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear warmup over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
 def train_detector(
     model: nn.Module,
     train_data: DetectionData | torch.utils.data.Dataset,
@@ -264,10 +240,7 @@ def train_detector(
     COCO metrics. Returns ``{"steps", "losses" (per step), "epochs": [{"epoch", "loss", "seconds",
     "val"?}]}``.
     """
-    device = _device(model, device)
-    model.to(device)
-    torch.manual_seed(seed)
-    random.seed(seed)
+    device = start_training(model, device, seed)
     dataset = _dataset(train_data, model, train=True)
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -277,56 +250,34 @@ def train_detector(
         num_workers=num_workers,
         generator=torch.Generator().manual_seed(seed),
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ZooError("the detector has no trainable parameter")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    total = epochs * len(loader)
-    if max_steps is not None:
-        total = min(total, max_steps)
-    warmup = warmup_steps if warmup_steps is not None else min(200, max(1, total // 10))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup))
-    history: dict[str, Any] = {"steps": 0, "losses": [], "epochs": []}
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        start, losses = time.perf_counter(), []
-        for images, targets in _progress(loader, progress, len(loader), f"epoch {epoch + 1}/{epochs}"):
-            if step >= total:
-                break
-            images = [image.to(device) for image in images]
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            loss_parts = model(images, targets)
-            loss = sum(loss_parts.values())
-            if not torch.isfinite(loss):
-                raise ZooError(f"the detection loss is {float(loss)} at step {step}: lower the learning rate ({lr})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(params, clip_grad)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step += 1
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": sum(losses) / len(losses) if losses else None,
-            "seconds": time.perf_counter() - start,
-        }
-        history["losses"].extend(losses)
-        if val_data is not None:
-            record["val"] = evaluate_detector(model, val_data, device=device, batch_size=batch_size)
-        history["epochs"].append(record)
-        if log is not None:
-            val = record.get("val")
-            extra = f", val mAP@.5 {val['map_50']:.3f}" if val and val.get("map_50") is not None else ""
-            loss_text = f"{record['loss']:.4f}" if record["loss"] is not None else "-"
-            log(f"epoch {epoch + 1}/{epochs}: loss {loss_text}, {record['seconds']:.1f}s{extra}")
-        if step >= total:
-            break
-    history["steps"] = step
-    model.eval()
-    return history
+
+    def batch_loss(batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]) -> torch.Tensor:
+        images = [image.to(device) for image in batch[0]]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in batch[1]]
+        loss_parts = model(images, targets)
+        return sum(loss_parts.values())
+
+    def evaluate() -> dict[str, Any]:
+        assert val_data is not None
+        return evaluate_detector(model, val_data, device=device, batch_size=batch_size)
+
+    return run_training_loop(
+        model,
+        loader,
+        batch_loss,
+        task="detection",
+        model_noun="detector",
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        clip_grad=clip_grad,
+        evaluate=evaluate if val_data is not None else None,
+        val_metric=("mAP@.5", "map_50"),
+        log=log,
+        progress=progress,
+    )
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -358,13 +309,13 @@ def evaluate_detector(
     from zoo_core.dense_metrics import detection_metrics
 
     names = list(class_names) if class_names is not None else _class_names(model, data)
-    device = _device(model, device)
+    device = model_device(model, device)
     dataset = DetectionDataset(data, names, train=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     predictions: list[dict[str, Any]] = []
     targets: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for images, batch_targets in _progress(loader, progress, len(loader), "evaluate"):
+    for images, batch_targets in progress_bar(loader, progress, len(loader), "evaluate"):
         for found, target in zip(_detect(model, images, device), batch_targets):
             predictions.append({"boxes": found["boxes"], "scores": found["scores"], "labels": found["labels"] - 1})
             targets.append({"boxes": target["boxes"], "labels": target["labels"] - 1})
@@ -387,7 +338,7 @@ def predict_boxes(
     ``{"boxes": [[xmin, ymin, xmax, ymax], ...] (pixels), "labels": [class name, ...], "scores": [...]}``,
     best first, those scoring below ``score_threshold`` left out."""
     names = list(class_names) if class_names is not None else _class_names(model)
-    device = _device(model, device)
+    device = model_device(model, device)
     results: list[dict[str, Any]] = []
     for first in range(0, len(images), batch_size):
         batch = [

@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo_core.data.dense import SegmentationData, read_mask
-from zoo_core.engine.dense.detection import _device, _progress, warmup_cosine
 from zoo_core.engine.dense.features import (
     FeatureMaps,
     feature_maps_of,
@@ -41,6 +40,7 @@ from zoo_core.engine.dense.features import (
     set_backbone_trainable,
     to_tensor,
 )
+from zoo_core.engine.dense.loop import model_device, progress_bar, run_training_loop, start_training
 from zoo_core.errors import ZooError
 
 DECODERS = ("fpn", "deeplabv3")
@@ -262,10 +262,7 @@ def train_segmenter(
     "epochs": [{"epoch", "loss", "seconds", "val"?}]}``; ``val`` holds :func:`evaluate_segmenter`'s metrics.
     """
     _setup(model, train_data)
-    device = _device(model, device)
-    model.to(device)
-    torch.manual_seed(seed)
-    random.seed(seed)
+    device = start_training(model, device, seed)
     size = size or model.image_size
     dataset = SegmentationDataset(train_data, train=True, size=size)
     loader = torch.utils.data.DataLoader(
@@ -277,53 +274,32 @@ def train_segmenter(
         num_workers=num_workers,
         generator=torch.Generator().manual_seed(seed),
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ZooError("the segmenter has no trainable parameter")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    total = epochs * len(loader)
-    if max_steps is not None:
-        total = min(total, max_steps)
-    warmup = warmup_steps if warmup_steps is not None else min(200, max(1, total // 10))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, total, warmup))
-    history: dict[str, Any] = {"steps": 0, "losses": [], "epochs": []}
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        start, losses = time.perf_counter(), []
-        for images, masks in _progress(loader, progress, len(loader), f"epoch {epoch + 1}/{epochs}"):
-            if step >= total:
-                break
-            loss = segmentation_loss(model(images.to(device)), masks.to(device), model.ignore_index)
-            if not torch.isfinite(loss):
-                raise ZooError(f"the segmentation loss is {float(loss)} at step {step}: lower the learning rate ({lr})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(params, clip_grad)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            step += 1
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": sum(losses) / len(losses) if losses else None,
-            "seconds": time.perf_counter() - start,
-        }
-        history["losses"].extend(losses)
-        if val_data is not None:
-            record["val"] = evaluate_segmenter(model, val_data, size=size, device=device, batch_size=batch_size)
-        history["epochs"].append(record)
-        if log is not None:
-            val = record.get("val")
-            extra = f", val mIoU {val['miou']:.3f}" if val and val.get("miou") is not None else ""
-            loss_text = f"{record['loss']:.4f}" if record["loss"] is not None else "-"
-            log(f"epoch {epoch + 1}/{epochs}: loss {loss_text}, {record['seconds']:.1f}s{extra}")
-        if step >= total:
-            break
-    history["steps"] = step
-    model.eval()
-    return history
+
+    def batch_loss(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        images, masks = batch
+        return segmentation_loss(model(images.to(device)), masks.to(device), model.ignore_index)
+
+    def evaluate() -> dict[str, Any]:
+        assert val_data is not None
+        return evaluate_segmenter(model, val_data, size=size, device=device, batch_size=batch_size)
+
+    return run_training_loop(
+        model,
+        loader,
+        batch_loss,
+        task="segmentation",
+        model_noun="segmenter",
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        clip_grad=clip_grad,
+        evaluate=evaluate if val_data is not None else None,
+        val_metric=("mIoU", "miou"),
+        log=log,
+        progress=progress,
+    )
 
 
 @torch.no_grad()
@@ -353,12 +329,12 @@ def evaluate_segmenter(
     _setup(model, data)
     names = model.class_names or list(data.class_names)
     ignore = model.ignore_index if model.ignore_index is not None else data.ignore_index
-    device = _device(model, device)
+    device = model_device(model, device)
     dataset = SegmentationDataset(data, train=False, size=size or model.image_size)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=_collate_eval)
     confusion = SegmentationConfusion(len(names), ignore)
     start = time.perf_counter()
-    for images, masks in _progress(loader, progress, len(loader), "evaluate"):
+    for images, masks in progress_bar(loader, progress, len(loader), "evaluate"):
         for pred, mask in zip(_predict(model, images, [tuple(m.shape) for m in masks], device), masks):
             confusion.update(pred, mask)
     seconds = time.perf_counter() - start
@@ -379,7 +355,7 @@ def predict_masks(
     from PIL import Image
 
     height, width = _size(size or model.image_size)
-    device = _device(model, device)
+    device = model_device(model, device)
     masks: list[np.ndarray] = []
     for first in range(0, len(images), batch_size):
         pils = [load_image(image) for image in images[first : first + batch_size]]
