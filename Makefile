@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers: one per core (each computes on one thread: tests/conftest.py); TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= auto
 
 .PHONY: quickstart test test-fast lint fmt install browser bench clean
 
@@ -19,7 +21,7 @@ quickstart: $(STAMP)
 	$(BIN)/zoo quickstart
 
 test: $(STAMP) browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # Debian's Chromium for the demo page's browser test (tests/test_demo.py), installed where apt-get can;
 # elsewhere that one test is skipped with the reason, and the rest of the suite runs.
@@ -30,7 +32,7 @@ browser:
 
 # The inner loop: everything but the tests marked slow (training runs) or integration (real weights).
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not integration"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not integration"
 
 # The gate CI runs before the tests: ruff (lint + format check) and mypy on zoo_core.
 lint: $(STAMP)

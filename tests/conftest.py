@@ -13,6 +13,13 @@ from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist (make test runs one worker per core) each worker, and every process it starts,
+# computes on one thread: two workers with a thread per core each oversubscribe the CPU, which made
+# small backward passes many times slower on this 2-core kind of machine. Set before torch loads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 # Property-based tests: a fixed, derandomised profile in CI (the same examples every run), a wider
 # random one elsewhere; HYPOTHESIS_PROFILE overrides.
 settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None, print_blob=True)
