@@ -186,6 +186,11 @@ def prepare(
             f"(loss {tapt['loss_start']} -> {tapt['loss_end']}; MLM head {tapt['mlm_head']}"
             + ("; from the cache)" if tapt.get("cached") else ")")
         )
+        if tapt["mlm_head"] == "fresh":
+            notes.append(
+                "tapt: the checkpoint has no masked-LM head (a sentence-embedding model?), so a fresh one was trained; "
+                "on Amazon reviews with all-MiniLM-L6-v2 this lowered accuracy (BENCHMARKS.md, domain adaptation)"
+            )
         seed_everything(config.seed)  # the head starts as it would without tapt
     wanted = method.backbone_features()
     if not backbone.use_features(wanted):
