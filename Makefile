@@ -21,7 +21,8 @@ quickstart: $(STAMP)
 	$(BIN)/zoo quickstart
 
 test: $(STAMP) browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not serial"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m serial
 
 # Debian's Chromium for the demo page's browser test (tests/test_demo.py), installed where apt-get can;
 # elsewhere that one test is skipped with the reason, and the rest of the suite runs.
@@ -32,7 +33,7 @@ browser:
 
 # The inner loop: everything but the tests marked slow (training runs) or integration (real weights).
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not integration"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not integration and not serial"
 
 # The gate CI runs before the tests: ruff (lint + format check) and mypy on zoo_core.
 lint: $(STAMP)

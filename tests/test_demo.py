@@ -247,6 +247,7 @@ def test_demo_listens_on_localhost_and_shares_only_when_asked(adapters, monkeypa
 
 
 # ----------------------------------------------------------------------------- through the browser
+@pytest.mark.serial  # a server and a browser: shutting down in time needs the CPU to itself
 @pytest.mark.slow  # trains, starts zoo demo and a browser
 def test_browser_page_predicts_like_zoo_predict(browser, adapters, tiny_catalog, tiny_zoo, tmp_path):
     """The acceptance test: a real `zoo demo` process, a real Chromium, an uploaded image."""
@@ -304,6 +305,7 @@ def test_browser_page_predicts_like_zoo_predict(browser, adapters, tiny_catalog,
             proc.wait(timeout=30)
 
 
+@pytest.mark.serial  # a server and a browser: shutting down in time needs the CPU to itself
 @pytest.mark.slow  # trains (once for the module), serves in-process
 def test_browser_text_page_predicts_like_zoo_predict(browser, adapters, tiny_zoo):
     from zoo_core.demo import build_demo, launch_demo

@@ -37,6 +37,7 @@ def installed_example():
     )
 
 
+@pytest.mark.serial  # installs into the project's own environment: other tests must not see it half-done
 @pytest.mark.slow
 def test_installed_plugin_is_listed_trained_saved_and_reloaded(installed_example, run_zoo, tiny_catalog, image_folder):
     code, out, err = run_zoo("methods", "list", "--json")

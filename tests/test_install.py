@@ -43,6 +43,7 @@ def plugin_names(python):
     return {row["name"]: row for row in json.loads(out)}
 
 
+@pytest.mark.serial  # installs into the project's own environment: other tests must not see it half-done
 @pytest.mark.slow
 def test_requirements_reproduce_the_plugin_set_in_a_fresh_environment(tmp_path):
     regular = new_plugin("repro-regular", "method", tmp_path / "src")

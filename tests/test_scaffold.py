@@ -20,6 +20,7 @@ def _pip(*args):
     )
 
 
+@pytest.mark.serial  # installs into the project's own environment: other tests must not see it half-done
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, name", [("method", "demo-method"), ("scorer", "fisher-demo"), ("backbone", "demo-cnn")])
 def test_generated_plugin_installs_passes_and_works(run_zoo, tmp_path, tiny_catalog, image_folder, kind, name):
