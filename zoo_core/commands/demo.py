@@ -111,8 +111,37 @@ def _serve(blocks) -> None:
     finally:
         from gradio.tunneling import CURRENT_TUNNELS
 
+        _exit_soon(20.0)
         blocks.close(verbose=False)
         for tunnel in list(CURRENT_TUNNELS):
             if tunnel.proc is not None:
                 tunnel.proc.terminate()
     click.echo("zoo demo: stopped")
+
+
+def _exit_soon(seconds: float) -> None:
+    """Make sure a stopped demo's process exits: a library thread that outlives the server (seen in CI:
+    after Ctrl-C the process stayed alive past a minute) must not keep it running. When the interpreter
+    starts shutting down (``threading._register_atexit``: before non-daemon threads are joined, so an
+    in-process caller is never affected while it runs), a daemon timer is armed that ends the process
+    with status 0 if it is still alive ``seconds`` later; a normal exit comes first and stops it."""
+    import os
+    import sys
+    import threading
+
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def arm() -> None:
+        timer = threading.Timer(seconds, leave)
+        timer.daemon = True
+        timer.start()
+
+    register = getattr(threading, "_register_atexit", None)  # CPython 3.9+; elsewhere exit as before
+    if register is not None:
+        try:
+            register(arm)
+        except RuntimeError:  # the interpreter is already shutting down
+            arm()
