@@ -21,8 +21,8 @@ quickstart: $(STAMP)
 	$(BIN)/zoo quickstart
 
 test: $(STAMP) browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not serial"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m serial
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not serial"
 
 # Debian's Chromium for the demo page's browser test (tests/test_demo.py), installed where apt-get can;
 # elsewhere that one test is skipped with the reason, and the rest of the suite runs.
