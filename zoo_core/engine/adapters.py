@@ -120,23 +120,7 @@ def load_trained_model(
         adapter.require_verified(metadata)
     source = adapter.path / METADATA_FILE
     base = metadata["base_model"]
-    entry = zoo.catalog.get(base["id"])
-    try:
-        backbone = build_backbone(
-            zoo, entry, pretrained=base.get("weights_sha256") is not None, offline=offline, **base.get("options", {})
-        )
-    except (TypeError, ValueError) as exc:
-        raise AdapterError(
-            f"adapter {adapter}: the {entry.family} backbone refuses base_model.options "
-            f"{json.dumps(base.get('options', {}))[:200]} from {source}: {' '.join(str(exc).split())[:200]}"
-        ) from None
-    if base.get("weights_sha256") != backbone.weights_sha256 and not allow_base_mismatch:
-        raise AdapterError(
-            f"adapter {adapter} was trained on {base['id']} with weights sha256 "
-            f"{str(base.get('weights_sha256'))[:16]}..., "
-            f"but the weights found here have sha256 {str(backbone.weights_sha256)[:16]}...; refusing to load "
-            "(pass --allow-base-mismatch to override)"
-        )
+    entry, backbone = rebuild_backbone(zoo, adapter, metadata, allow_base_mismatch=allow_base_mismatch, offline=offline)
     if not backbone.use_features(base.get("features", "last")):
         raise AdapterError(
             f"adapter {adapter} needs '{base.get('features', 'last')}' features, which {entry.family} "
@@ -158,13 +142,7 @@ def load_trained_model(
         load_continued_state(backbone, adapter.path, base["continued_pretraining"], str(adapter))
     model = TransferModel(backbone, head)
     method_cfg = metadata["method"]
-    method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
-    # Options the method no longer declares are dropped: the method's code reads none but its own.
-    stored = method_cfg.get("config", {})
-    if dataclasses.fields(method_class.Options):  # typed: options the method no longer declares are dropped
-        known = {f.name for f in dataclasses.fields(method_class.Options)}
-        stored = {k: v for k, v in stored.items() if k in known}
-    method = method_class(**stored)
+    method = rebuild_method(zoo, metadata)
     method.prepare(model)
     # Shapes first (the safetensors header only): labels that do not match the stored head, or
     # options that built other layers, get one line rather than load_state_dict's size-mismatch dump.
@@ -188,6 +166,45 @@ def load_trained_model(
         raise AdapterError(f"adapter {adapter} does not fit its model: {exc}") from None
     model.eval()
     return model, method, {**metadata, "ref": str(adapter), "path": str(adapter.path)}
+
+
+def rebuild_backbone(
+    zoo: Zoo, adapter: AdapterRef, metadata: dict[str, Any], *, allow_base_mismatch: bool, offline: bool | None
+) -> tuple[Any, Any]:
+    """(catalog entry, backbone) of a stored adapter's ``base_model``: built with its options, and
+    refused when its weights' sha256 is not the one recorded (``allow_base_mismatch`` overrides)."""
+    source = adapter.path / METADATA_FILE
+    base = metadata["base_model"]
+    entry = zoo.catalog.get(base["id"])
+    try:
+        backbone = build_backbone(
+            zoo, entry, pretrained=base.get("weights_sha256") is not None, offline=offline, **base.get("options", {})
+        )
+    except (TypeError, ValueError) as exc:
+        raise AdapterError(
+            f"adapter {adapter}: the {entry.family} backbone refuses base_model.options "
+            f"{json.dumps(base.get('options', {}))[:200]} from {source}: {' '.join(str(exc).split())[:200]}"
+        ) from None
+    if base.get("weights_sha256") != backbone.weights_sha256 and not allow_base_mismatch:
+        raise AdapterError(
+            f"adapter {adapter} was trained on {base['id']} with weights sha256 "
+            f"{str(base.get('weights_sha256'))[:16]}..., "
+            f"but the weights found here have sha256 {str(backbone.weights_sha256)[:16]}...; refusing to load "
+            "(pass --allow-base-mismatch to override)"
+        )
+    return entry, backbone
+
+
+def rebuild_method(zoo: Zoo, metadata: dict[str, Any]) -> Any:
+    """The stored adapter's method, built with its recorded options (not yet prepared). Options the
+    method no longer declares are dropped: the method's code reads none but its own."""
+    method_cfg = metadata["method"]
+    method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
+    stored = method_cfg.get("config", {})
+    if dataclasses.fields(method_class.Options):  # typed: options the method no longer declares are dropped
+        known = {f.name for f in dataclasses.fields(method_class.Options)}
+        stored = {k: v for k, v in stored.items() if k in known}
+    return method_class(**stored)
 
 
 _SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "data"}

@@ -23,10 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo_core.engine.adapters import WEIGHTS_FILE, model_card, verify_files, write_adapter_files
-from zoo_core.engine.model import TransferModel, build_backbone
+from zoo_core.engine.adapters import (
+    WEIGHTS_FILE,
+    model_card,
+    rebuild_backbone,
+    rebuild_method,
+    verify_files,
+    write_adapter_files,
+)
+from zoo_core.engine.model import TransferModel
 from zoo_core.errors import AdapterError, ZooError
-from zoo_core.specs import load_spec_object
 from zoo_core.store import AdapterRef, AdapterStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,24 +173,8 @@ def load_dense_model(
     verify_files(adapter, metadata)
     if not allow_unverified:
         adapter.require_verified(metadata)
-    base = metadata["base_model"]
-    entry = zoo.catalog.get(base["id"])
-    backbone = build_backbone(
-        zoo, entry, pretrained=base.get("weights_sha256") is not None, offline=offline, **base.get("options", {})
-    )
-    if base.get("weights_sha256") != backbone.weights_sha256 and not allow_base_mismatch:
-        raise AdapterError(
-            f"adapter {adapter} was trained on {base['id']} with weights sha256 "
-            f"{str(base.get('weights_sha256'))[:16]}..., "
-            f"but the weights found here have sha256 {str(backbone.weights_sha256)[:16]}...; refusing to load "
-            "(pass --allow-base-mismatch to override)"
-        )
-    method_cfg = metadata["method"]
-    method_class = load_spec_object(zoo.get("methods", method_cfg["name"]))
-    import dataclasses
-
-    known = {f.name for f in dataclasses.fields(method_class.Options)}
-    method = method_class(**{k: v for k, v in method_cfg.get("config", {}).items() if k in known})
+    _, backbone = rebuild_backbone(zoo, adapter, metadata, allow_base_mismatch=allow_base_mismatch, offline=offline)
+    method = rebuild_method(zoo, metadata)
     net = TransferModel(backbone, nn.Identity())
     method.prepare(net)
     state = load_file(str(adapter.path / WEIGHTS_FILE))
