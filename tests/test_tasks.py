@@ -254,6 +254,17 @@ def test_linear_probe_on_detection_trains_the_head_only(tiny_zoo, tmp_path):
         keys = list(handle.keys())
     assert keys and all(k.startswith("task:") for k in keys)  # nothing of the backbone trained
 
+    # The run folder: metrics, the per-epoch validation curve, a few evaluation images drawn.
+    folder = Path(result.run_dir)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["eval_split"] == "validation" and metrics["map_50"] == result.metrics["map_50"]
+    (epoch,) = json.loads((folder / "history.json").read_text())
+    assert epoch["epoch"] == 1 and epoch["train_loss"] > 0 and 0 <= epoch["val_map_50"] <= 1
+    assert json.loads((folder / "manifest.json").read_text())["settings"]["fpn_channels"] == 64
+    assert (folder / "learning_curves.png").stat().st_size > 0
+    drawn = sorted((folder / "predictions").glob("*.png"))
+    assert len(drawn) == min(4, metrics["num_images"]) and Image.open(drawn[0]).size == (64, 64)
+
 
 def test_a_classifier_is_refused_as_a_detector(tiny_zoo, tmp_path):
     from zoo_core.engine.dense.adapters import load_dense_model
@@ -283,6 +294,15 @@ def test_segmentation_finetune_evaluate_predict_and_draw(tiny_catalog, tiny_zoo,
     ref = AdapterStore().resolve("pixels")
     metadata = ref.metadata()
     assert metadata["task"] == "semantic-segmentation" and metadata["labels"] == ["background", "red", "blue"]
+    run_folder = Path(result.output.split("run folder: ")[1].split(" (")[0])
+    history = json.loads((run_folder / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1] and 0 <= history[0]["val_miou"] <= 1
+    assert (run_folder / "learning_curves.png").is_file()
+    assert (
+        len(list((run_folder / "predictions").glob("*.png")))
+        == len(list((run_folder / "predictions" / "masks").glob("*.png")))
+        > 0
+    )
     assert metadata["head"] == {
         "name": "fpn",
         "options": {"image_size": 64, "pyramid_channels": 32, "segmentation_channels": 32, "ignore_index": 255},

@@ -134,6 +134,8 @@ def run_dense_finetune(
     click.echo(format_metrics(spec.name, result.metrics))
     if result.adapter:
         click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
+    if result.run_dir:
+        click.echo(f"run folder: {result.run_dir} (curves, a few drawn predictions)")
 
 
 def adapter_runner(adapter: str) -> tuple[Any, Any] | None:

@@ -80,6 +80,7 @@ class DenseConfig:
     max_skipped_fraction: float | None = None
     progress: bool | None = None
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | None = None  # default (when saving): $ZOO_HOME/runs/<name>-<method>-<time>
 
 
 @dataclass
@@ -97,6 +98,7 @@ class DenseResult:
     adapter: str | None = None
     adapter_path: str | None = None
     is_main_process: bool = True
+    run_dir: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k.name: getattr(self, k.name) for k in fields(self)}
@@ -265,13 +267,43 @@ class DenseRunner:
         train_settings = {k: getattr(config, k) for k in ("epochs", "lr", "batch_size") if getattr(config, k)}
         fit: Callable[..., dict[str, Any]] = train_detector if self.task == DETECTION else train_segmenter
         started = time.perf_counter()
+        # The validation split (held out of train, or --val) gives the per-epoch curve of the run folder.
         history = fit(
-            task_model, train, seed=config.seed, log=log, progress=config.progress, device=device, **train_settings
+            task_model,
+            train,
+            splits.get("val"),
+            seed=config.seed,
+            log=log,
+            progress=config.progress,
+            device=device,
+            **train_settings,
         )
         seconds = time.perf_counter() - started
         evaluate: Callable[..., dict[str, Any]] = evaluate_detector if self.task == DETECTION else evaluate_segmenter
         metrics = evaluate(task_model, eval_data, progress=config.progress)
         result = DenseResult(self.task, entry.id, config.method, metrics, eval_split, history, seconds, notes)
+        if config.save or config.run_dir:
+            from zoo_core.engine.dense.runs import DRAWN_PREDICTIONS, dense_manifest, write_dense_run_folder
+            from zoo_core.engine.runs import default_run_folder
+
+            base = config.name or f"{entry.short_name.replace('/', '-')}-{self.task.split('-')[-1]}"
+            folder = Path(config.run_dir or default_run_folder(base, config.method))
+            settings_used = {**{k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "seed")}, **options}
+            images = [item.image for item in eval_data.items[:DRAWN_PREDICTIONS]]
+            write_dense_run_folder(
+                folder,
+                self.task,
+                metrics,
+                history,
+                dense_manifest(zoo, entry, backbone, method, settings_used, splits),
+                eval_split=eval_split,
+                draw_predictions=lambda out: self._draw(
+                    self._prediction_rows(task_model, list(train.class_names), images, out / "masks"),
+                    out,
+                    list(train.class_names),
+                ),
+            )
+            result.run_dir = str(folder)
         if config.save:
             from zoo_core.engine.dense.adapters import save_dense_adapter
 
@@ -360,9 +392,7 @@ class DenseRunner:
         """One dict per image (``predict_schema`` of the task): boxes, labels and scores, or the path of
         the mask PNG written into ``mask_dir`` (default ``./masks``) and the pixels per class. ``draw``:
         a folder where each image is written with its prediction drawn."""
-        from zoo_core.engine.dense import predict_boxes, predict_masks
         from zoo_core.engine.dense.adapters import load_dense_model
-        from zoo_core.engine.dense.drawing import draw_boxes, draw_mask
         from zoo_core.plugins import Zoo
 
         missing = [path for path in inputs if not Path(path).is_file()]
@@ -372,33 +402,43 @@ class DenseRunner:
             zoo or Zoo(), adapter, allow_base_mismatch=allow_base_mismatch, task=self.task
         )
         labels = metadata["labels"]
+        rows = self._prediction_rows(model, labels, inputs, Path(mask_dir or "masks"), score_threshold)
+        if draw is not None:
+            self._draw(rows, Path(draw), labels)
+        return rows
+
+    def _prediction_rows(
+        self, model: nn.Module, labels: list[str], inputs: Sequence[str], mask_dir: Path, score_threshold: float = 0.5
+    ) -> list[dict[str, Any]]:
+        """``predict``'s rows for ``inputs``; segmentation writes each mask PNG into ``mask_dir``."""
+        from zoo_core.engine.dense import predict_boxes, predict_masks
+
         rows: list[dict[str, Any]] = []
         if self.task == DETECTION:
             for path, found in zip(inputs, predict_boxes(model, list(inputs), score_threshold=score_threshold)):
                 rows.append({"input": str(path), **found})
-        else:
-            import numpy as np
-            from PIL import Image
+            return rows
+        import numpy as np
+        from PIL import Image
 
-            folder = Path(mask_dir or "masks")
-            folder.mkdir(parents=True, exist_ok=True)
-            for path, mask in zip(inputs, predict_masks(model, list(inputs))):  # type: ignore[arg-type]
-                out = folder / f"{Path(path).stem}.png"
-                Image.fromarray(mask.astype(np.uint8 if len(labels) <= 256 else np.uint16)).save(out)
-                values, counts = np.unique(mask, return_counts=True)
-                rows.append(
-                    {
-                        "input": str(path),
-                        "mask": str(out),
-                        "counts": {labels[v]: int(c) for v, c in zip(values, counts)},
-                    }
-                )
-        if draw is not None:
-            Path(draw).mkdir(parents=True, exist_ok=True)
-            painter = draw_boxes if self.task == DETECTION else draw_mask
-            for row in rows:
-                row["drawn"] = painter(row["input"], row, Path(draw) / f"{Path(row['input']).stem}.png", labels)
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        for path, mask in zip(inputs, predict_masks(model, list(inputs))):  # type: ignore[arg-type]
+            out = mask_dir / f"{Path(path).stem}.png"
+            Image.fromarray(mask.astype(np.uint8 if len(labels) <= 256 else np.uint16)).save(out)
+            values, counts = np.unique(mask, return_counts=True)
+            rows.append(
+                {"input": str(path), "mask": str(out), "counts": {labels[v]: int(c) for v, c in zip(values, counts)}}
+            )
         return rows
+
+    def _draw(self, rows: list[dict[str, Any]], folder: Path, labels: list[str]) -> None:
+        """Write each row's image with its prediction drawn into ``folder``; the path goes in ``row["drawn"]``."""
+        from zoo_core.engine.dense.drawing import draw_boxes, draw_mask
+
+        folder.mkdir(parents=True, exist_ok=True)
+        painter = draw_boxes if self.task == DETECTION else draw_mask
+        for row in rows:
+            row["drawn"] = painter(row["input"], row, folder / f"{Path(row['input']).stem}.png", labels)
 
 
 VERIFY_SAMPLES = 4  # eval images stored with their outputs, to check every reload
