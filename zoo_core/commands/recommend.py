@@ -23,7 +23,11 @@ from zoo_core.errors import ZooError
 @click.option(
     "--data", "-d", required=True, type=click.Path(exists=True), help="Your data (labelled, unless --unlabeled)."
 )
-@click.option("--task", help="Task (default: image- or text-classification from the data).")
+@click.option(
+    "--task",
+    help="Task (default: from the data: object-detection for VOC, COCO or YOLO boxes, semantic-segmentation for "
+    "masks, else image- or text-classification).",
+)
 @click.option("--candidates", help="Comma-separated model ids or aliases (default: 'zoo models suggest' shortlist).")
 @click.option("--max-params", help="Only candidates with at most this many parameters, e.g. 10M.")
 @click.option("--offline", is_flag=True, help="Only candidates whose weights are on this machine.")
@@ -92,6 +96,15 @@ def recommend(
       zoo recommend --data ./photos --offline
       zoo recommend --task text-classification --data reviews.csv --candidates minilm-l6,bert-base --verify 2
       zoo recommend --unlabeled --data ./unsorted-photos --offline
+      zoo recommend --data ./raccoon --task object-detection \\
+        --candidates efficientnet-lite0,efficientnet-lite1,efficientnet-lite2
+
+    Object detection and semantic segmentation (boxes or masks, or --task object-detection /
+    semantic-segmentation) are ranked by a proxy, said so in the output: the score of the pooled
+    features of crops of the labelled boxes (with a 10 % margin) and of as many background boxes,
+    or of each class's region per image (its box, other pixels set to the image's mean colour),
+    labelled with their class. It rates how well a backbone tells the objects apart, not the mAP
+    or mIoU a detector or decoder on it would reach. Only image models with feature maps serve.
 
     With --unlabeled no labels are needed or used (a folder of images, a .txt file of one text per
     line): each model's features are L2-normalised and clustered with k-means, at --k clusters or at
@@ -101,8 +114,11 @@ def recommend(
     """
     from zoo_core.catalog import parse_params
     from zoo_core.engine.recommend import recommend as run_recommend
+    from zoo_core.engine.recommend_dense import DENSE_TASKS
 
     data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
+    if unlabeled and task in DENSE_TASKS:
+        raise ZooError(f"--unlabeled ranks models for clustering whole images, not for {task}; drop one of them")
     if unlabeled:
         given = [
             f"--{name}" for name in ("scorer", "verify") if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
@@ -186,7 +202,8 @@ def recommend(
                 f"tied within noise: {', '.join(aliases.get(m, m) for m in result.tied_with_best)}; "
                 "any of them is as good a start"
             )
-        click.echo(f"next: zoo finetune --model {best.alias} --data {data} --method {best.suggested_method}")
+        task = f" --task {result.task}" if result.task in DENSE_TASKS else ""
+        click.echo(f"next: zoo finetune --model {best.alias} --data {data}{task} --method {best.suggested_method}")
 
 
 def _recommend_unlabeled(data: str, *, candidates, max_params, as_json: bool, **options: Any) -> None:

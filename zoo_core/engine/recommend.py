@@ -34,6 +34,9 @@ AHEAD_SHARE = 0.9
 MIN_NOISE_PER_CLASS = 4  # below this a half-sample holds one item of some class: no spread to measure
 NOISE_BUDGET_SHARE = 0.25  # of --budget-seconds, at most, for the rescoring
 MIN_RESAMPLES_IN_BUDGET = 5
+# Items made on the fly (recommend_dense's crops) are made and extracted this many at a time, so that
+# the decoded crops of a large dataset are never all in memory.
+MATERIALISE_CHUNK = 128
 
 
 @dataclass
@@ -100,7 +103,12 @@ def recommend(
     scored items, the same ones for all: ``score_sd``, ``ahead_of_next`` and ``tied_with_best`` say
     which differences in score are larger than the noise of the data sample. With a budget, the
     rescoring takes at most a quarter of it on top (fewer half-samples, or none, with a note).
+
+    Object detection and semantic segmentation data (a VOC, COCO, YOLO or mask layout, or ``task``
+    ``object-detection`` / ``semantic-segmentation``) are ranked by a proxy on crops of the labelled
+    objects or regions, said so in ``proxy`` and the notes: :mod:`zoo_core.engine.recommend_dense`.
     """
+    from zoo_core.engine.recommend_dense import dense_task_of, recommend_dense
     from zoo_core.paths import offline_mode
     from zoo_core.plugins import Zoo
 
@@ -110,6 +118,26 @@ def recommend(
     zoo = zoo or Zoo()
     log = log or (lambda message: None)
     offline = offline_mode() if offline is None else offline
+    dense = dense_task_of(data, task)
+    if dense is not None:
+        return recommend_dense(
+            data,
+            task=dense[0],
+            task_note=dense[1],
+            candidates=candidates,
+            max_params_m=max_params_m,
+            offline=offline,
+            budget_seconds=budget_seconds,
+            top=top,
+            scorer=scorer,
+            verify=verify,
+            seed=seed,
+            resamples=resamples,
+            zoo=zoo,
+            log=log,
+            data_options=data_options,
+            started=started,
+        )
     splits = load_splits(data, val_fraction=0, seed=seed, **(data_options or {}))
     if splits.skipped:
         log(skipped_summary(splits.skipped, full_list="--json output"))
@@ -119,9 +147,7 @@ def recommend(
     task_spec = zoo.get("tasks", task)
     if task_spec.modality not in (modality, "any"):
         raise ZooError(f"task '{task}' is for {task_spec.modality} data, but {data} holds {modality} data")
-    scorer_spec = zoo.get("scorers", scorer)
-    needs_head = bool(scorer_spec.needs_source_head)
-    score_fn = load_spec_object(scorer_spec)()
+    needs_head, score_fn = _scorer(zoo, scorer)
     entries, picked_notes = _candidate_entries(
         zoo,
         labelled,
@@ -136,54 +162,153 @@ def recommend(
     notes = list(splits.notes) + picked_notes
     classes = sorted(set(labelled.labels))
     per_class = len(labelled) / len(classes)
+    # Extract what linear_probe extracts by default (every stage pooled, where the family can), so that
+    # a probe on the same items afterwards finds them all in the feature cache; the scores use the
+    # final features, the last level.
+    ranking = _rank_candidates(
+        zoo,
+        entries,
+        labelled.items,
+        labelled.labels,
+        method_of=lambda entry: suggest_method(per_class, entry.params_m, modality),
+        features="multilevel",
+        started=started,
+        budget_seconds=budget_seconds,
+        scorer=scorer,
+        score_fn=score_fn,
+        needs_head=needs_head,
+        verify=verify,
+        seed=seed,
+        resamples=resamples,
+        offline=offline,
+        top=top,
+        log=log,
+    )
+    return Recommendation(
+        task=task,
+        scorer=scorer,
+        scorer_version=SCORER_VERSION,
+        num_items=len(labelled),
+        num_scored=ranking.num_scored,
+        num_classes=len(classes),
+        candidates=ranking.ranked,
+        notes=notes + ranking.notes,
+        seconds=round(time.perf_counter() - started, 2),
+        resamples=ranking.resamples,
+        tied_with_best=ranking.tied,
+        skipped=[s.as_dict() for s in splits.skipped],
+    )
+
+
+def _scorer(zoo, scorer: str) -> tuple[bool, Any]:
+    """Whether the scorer ``scorer`` needs the source model's classifier, and its instance."""
+    scorer_spec = zoo.get("scorers", scorer)
+    return bool(scorer_spec.needs_source_head), load_spec_object(scorer_spec)()
+
+
+@dataclass
+class _Ranking:
+    """What :func:`_rank_candidates` returns: the rows (best first, cut to ``top``), the models tied
+    with the best, the half-samples the noise estimate used (0: none), the items scored, and notes."""
+
+    ranked: list[Ranked]
+    tied: list[str]
+    resamples: int
+    num_scored: int
+    notes: list[str]
+
+
+def _rank_candidates(
+    zoo,
+    entries: Sequence[Any],
+    items: Sequence[Any],
+    labels: Sequence[str],
+    *,
+    method_of: Callable[[Any], tuple[str, str]],
+    features: str,
+    started: float,
+    budget_seconds: float | None,
+    scorer: str,
+    score_fn: Any,
+    needs_head: bool,
+    verify: int,
+    seed: int,
+    resamples: int,
+    offline: bool,
+    top: int | None,
+    log: Callable[[str], None],
+    unit: str = "items",
+    materialise: Callable[[Sequence[Any]], list[Any]] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> _Ranking:
+    """Load each candidate (:func:`_load_candidates`), subsample ``items`` to the time budget
+    (stratified by ``labels``, seeded), extract pooled features and score them with ``score_fn``,
+    rank, estimate the score noise on half-samples (:func:`_score_noise`) and, for the best
+    ``verify``, a linear-probe accuracy. What ``recommend`` and ``recommend_dense`` share.
+
+    ``method_of(entry)`` gives the suggested method and its reason; ``unit`` names the items in notes.
+    ``materialise`` turns items into what the backbone reads (``recommend_dense``'s crops, made from
+    their descriptions): then they are made a chunk at a time, and the time making them takes is
+    part of the budget's estimate. ``check(backbone)`` refuses a loaded backbone (a ZooError: that
+    candidate's row says why)."""
+    classes = sorted(set(labels))
+    notes: list[str] = []
 
     def failed_row(entry, exc: Exception) -> Ranked:
-        method, reason = suggest_method(per_class, entry.params_m, modality)
+        method, reason = method_of(entry)
         # One line whatever the exception says (torch and transformers write paragraphs): it is a table cell.
         error = " ".join(f"{type(exc).__name__}: {exc}".split())
         return Ranked(entry.id, entry.short_name, entry.params_m, None, 0.0, method, reason, error=error)
 
-    # Extract what linear_probe extracts by default (every stage pooled, where the family can), so that
-    # a probe on the same items afterwards finds them all in the feature cache; the scores use the
-    # final features, the last level.
+    overhead = 0.0  # seconds per item to make it, on top of the backbone's time
+    sample = list(items[:CALIBRATION_ITEMS])
+    if materialise is not None:
+        made = time.perf_counter()
+        sample = materialise(sample)
+        overhead = (time.perf_counter() - made) / max(1, len(sample))
     backbones, rates, failed, loading_notes = _load_candidates(
-        zoo,
-        entries,
-        labelled.items[:CALIBRATION_ITEMS],
-        offline=offline,
-        failed_row=failed_row,
-        log=log,
-        features="multilevel",
+        zoo, entries, sample, offline=offline, failed_row=failed_row, log=log, features=features, check=check
     )
     notes.extend(loading_notes)
-    indices = list(range(len(labelled)))
+    indices = list(range(len(items)))
     if budget_seconds:
         remaining = budget_seconds - (time.perf_counter() - started)
-        affordable = int(max(0.0, remaining) / sum(1.0 / r for r in rates))
-        floor = min(len(labelled), MIN_PER_CLASS * len(classes))
-        if affordable < len(labelled):
+        affordable = int(max(0.0, remaining) / sum(1.0 / r + overhead for r in rates))
+        floor = min(len(items), MIN_PER_CLASS * len(classes))
+        if affordable < len(items):
             n = max(floor, affordable)
-            indices = stratified_subsample(labelled.labels, n, seed)
+            indices = stratified_subsample(list(labels), n, seed)
             notes.append(
                 f"budget {budget_seconds:.0f}s: scored a stratified sample of {len(indices)} of "
-                f"{len(labelled)} items (seed {seed}); give --budget-seconds 0 to score all"
+                f"{len(items)} {unit} (seed {seed}); give --budget-seconds 0 to score all"
             )
-    subset = labelled.subset(indices)
-    sub_labels = np.array([classes.index(label) for label in subset.labels])
+    subset = [items[i] for i in indices]
+    sub_labels = np.array([classes.index(labels[i]) for i in indices])
+
+    def extract(backbone) -> Any:
+        if materialise is None:
+            return extract_features(backbone, subset, batch_size=BATCH_SIZE)
+        import torch
+
+        chunks = [
+            extract_features(backbone, materialise(subset[at : at + MATERIALISE_CHUNK]), batch_size=BATCH_SIZE)
+            for at in range(0, len(subset), MATERIALISE_CHUNK)
+        ]
+        return torch.cat(chunks)
 
     ranked: list[Ranked] = list(failed)
     score_seconds = 0.0
     for entry, backbone, _build_seconds in backbones:
-        method, reason = suggest_method(per_class, entry.params_m, modality)
+        method, reason = method_of(entry)
         extract_start = time.perf_counter()
         try:
-            features = extract_features(backbone, subset.items, batch_size=BATCH_SIZE)
+            matrix = extract(backbone)
             # A copy of the last level, so that the wider multi-level matrix is freed now.
-            features = features[:, -backbone.feature_groups[-1] :].clone()
-            probs = backbone.source_probs(features) if needs_head else None
+            matrix = matrix[:, -backbone.feature_groups[-1] :].clone()
+            probs = backbone.source_probs(matrix) if needs_head else None
             if needs_head and probs is None:
                 raise ZooError(f"its weights carry no {entry.source_head.get('num_classes')}-class classifier")
-            feature_matrix = features.numpy()
+            feature_matrix = matrix.numpy()
             prob_matrix = probs.numpy() if probs is not None else None
             score_start = time.perf_counter()
             value = float(score_fn.score(feature_matrix, sub_labels, source_probs=prob_matrix))
@@ -212,7 +337,7 @@ def recommend(
         )
         if len(sub_labels) < MIN_NOISE_PER_CLASS * len(classes):
             notes.append(
-                f"{len(sub_labels)} items for {len(classes)} classes are too few to tell score gaps from "
+                f"{len(sub_labels)} {unit} for {len(classes)} classes are too few to tell score gaps from "
                 "noise: treat close scores as a tie"
             )
         elif affordable < MIN_RESAMPLES_IN_BUDGET <= resamples:
@@ -240,25 +365,12 @@ def recommend(
         row.__dict__.pop("_probs", None)
     if top:
         ranked = ranked[: max(top, len(tied))]  # never hide a model tied with the best
-    return Recommendation(
-        task=task,
-        scorer=scorer,
-        scorer_version=SCORER_VERSION,
-        num_items=len(labelled),
-        num_scored=len(subset),
-        num_classes=len(classes),
-        candidates=ranked,
-        notes=notes,
-        seconds=round(time.perf_counter() - started, 2),
-        resamples=resamples if noise_measured else 0,
-        tied_with_best=tied,
-        skipped=[s.as_dict() for s in splits.skipped],
-    )
+    return _Ranking(ranked, tied, resamples if noise_measured else 0, len(subset), notes)
 
 
 def _candidate_entries(
     zoo,
-    labelled: LabelledData,
+    labelled: LabelledData | None,
     data: str | Path,
     *,
     task: str,
@@ -267,13 +379,22 @@ def _candidate_entries(
     offline: bool,
     scorer: str,
     needs_head: bool = False,
+    summary: dict[str, Any] | None = None,
+    describe: Callable[[Any], str] | None = None,
 ) -> tuple[list[Any], list[str]]:
     """The models to score: ``candidates``, or the ``zoo models suggest`` shortlist for the data; less
     those without a source head (when the scorer needs one) and, offline, those whose weights are not
-    here. Returns them and the notes that say what was left out."""
+    here. Returns them and the notes that say what was left out.
+
+    ``summary`` stands for the data in the shortlist (as :func:`~zoo_core.matching.summarize_labelled`
+    makes it; ``labelled`` may then be None), ``describe(shortlist)`` for its note."""
     from zoo_core.weights import is_available
 
-    modality = labelled.modality
+    if summary is not None:
+        modality = summary["modality"]
+    else:
+        assert labelled is not None, "_candidate_entries needs the labelled data or its summary"
+        modality = labelled.modality
     if candidates:
         entries = [zoo.catalog.get(name) for name in candidates]
         wrong = [e.id for e in entries if e.modality != modality]
@@ -284,9 +405,12 @@ def _candidate_entries(
         # Not the whole catalog: the shortlist `zoo models suggest` makes for this data, said in a note.
         from zoo_core.matching import shortlist, summarize_labelled
 
+        if summary is None:
+            assert labelled is not None
+            summary = summarize_labelled(labelled, data)
         cut = shortlist(
             zoo,
-            summarize_labelled(labelled, data),
+            summary,
             task=task,
             budget_params=max_params_m,
             offline=offline,
@@ -294,7 +418,7 @@ def _candidate_entries(
             require=(lambda e: bool(e.source_head)) if needs_head else None,
         )
         entries = [s.entry for s in cut.suggestions]
-        notes = [cut.note()]
+        notes = [describe(cut) if describe is not None else cut.note()]
     if needs_head:
         headless = [e for e in entries if not e.source_head]
         if headless:
@@ -335,15 +459,18 @@ def _load_candidates(
     failed_row: Callable[[Any, Exception], Ranked],
     log: Callable[[str], None],
     features: str,
+    check: Callable[[Any], None] | None = None,
 ) -> tuple[list[tuple[Any, Any, float]], list[float], list[Ranked], list[str]]:
     """Build each candidate's backbone (``features`` kind) and time it on ``sample``: the loaded
     ``(entry, backbone, build seconds)``, their rates in items/s, the rows of those that failed, and
-    notes. A failed download makes the rest be tried only if their weights are here."""
+    notes. A failed download makes the rest be tried only if their weights are here. ``check(backbone)``
+    may refuse a built backbone with a ZooError (it cannot serve the task): that candidate fails."""
     from zoo_core.weights import is_available
 
     backbones = []
     rates = []
     failed: list[Ranked] = []
+    refused: list[Ranked] = []  # built, but refused by check
     gave_up_downloading = 0
     for entry in entries:
         if offline and gave_up_downloading and not is_available(entry, zoo.weight_sources):
@@ -360,6 +487,13 @@ def _load_candidates(
                 # retries, so the rest are taken only if their weights are already here.
                 offline, gave_up_downloading = True, 1
             continue
+        if check is not None:
+            try:
+                check(backbone)
+            except ZooError as exc:
+                refused.append(failed_row(entry, exc))
+                log(f"{entry.id}: skipped, {refused[-1].error}")
+                continue
         backbone.use_features(features)
         calib_start = time.perf_counter()
         extract_features(backbone, sample, batch_size=BATCH_SIZE, use_cache=False)
@@ -367,6 +501,11 @@ def _load_candidates(
         backbones.append((entry, backbone, time.perf_counter() - build_start))
         log(f"{entry.id}: about {rates[-1]:.0f} items/s")
 
+    if not backbones and not failed:
+        raise ZooError(
+            f"no candidate can serve this task: {refused[0].error}"
+            + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
+        )
     if not backbones:
         error = WeightsError if all((r.error or "").startswith("WeightsError") for r in failed) else ZooError
         raise error(
@@ -375,6 +514,11 @@ def _load_candidates(
             + "; give --offline to consider only models whose weights are on this machine"
         )
     notes = []
+    if refused:
+        notes.append(
+            f"{len(refused)} candidates skipped, they cannot serve this task "
+            f"({', '.join(r.model for r in refused)}): see their rows"
+        )
     if failed:
         notes.append(
             f"{len(failed)} candidates skipped, their weights could not be loaded "
@@ -385,7 +529,7 @@ def _load_candidates(
             f"a download failed, so {gave_up_downloading - 1} more candidates whose weights are not on this "
             "machine were not tried; check the network, or give --offline"
         )
-    return backbones, rates, failed, notes
+    return backbones, rates, failed + refused, notes
 
 
 def _score_noise(
