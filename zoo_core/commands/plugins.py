@@ -100,17 +100,26 @@ def plugins_list(requirements, as_json):
 @plugins.command("new")
 @click.argument("name")
 @click.option(
-    "--kind", type=click.Choice(["method", "backbone", "scorer"]), required=True, help="What the plugin adds."
+    "--kind",
+    type=click.Choice(["method", "backbone", "scorer", "task"]),
+    required=True,
+    help="What the plugin adds: an adaptation method, a model family (with a catalog and demo weights), a "
+    "transferability scorer, or a task (a TaskSpec and its runner).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True, help="Parent folder.")
 def plugins_new(name, kind, out):
     """Write a ready plugin package (pyproject with the entry point, hook module, heavy module
     behind an import string, contract tests, README) that installs and passes its tests unchanged.
 
+    A task plugin registers the task NAME ('-' for '_'): nearest-centroid image classification on
+    pooled features, with a runner whose finetune, evaluate and predict work, tested by check_task
+    and a tiny end-to-end run.
+
     \b
     Examples:
       zoo plugins new demo-method --kind method
       zoo plugins new fisher --kind scorer --out ./plugins
+      zoo plugins new centroid-demo --kind task    # registers the task centroid-demo
     """
     from zoo_core.scaffold import new_plugin
 
