@@ -227,6 +227,18 @@ def test_generated_task_passes_check_task_and_runs_end_to_end(tmp_path, monkeypa
         out = CliRunner().invoke(zoo_core.cli.cli, ["evaluate", "centroids", "--data", str(image_folder), "--json"])
         assert out.exit_code == 0, out.output
         assert json.loads(out.output)["accuracy"] == metrics["accuracy"]
+        out = CliRunner().invoke(zoo_core.cli.cli, ["evaluate", "centroids", "--data", str(image_folder)])
+        assert out.exit_code == 0 and f"accuracy {metrics['accuracy']:.4f}" in out.output, out.output
+        assert "num_samples 36" in out.output and "mIoU" not in out.output
+        # zoo finetune --task runs the plugin's runner on class folders (its reader "folders").
+        out = CliRunner().invoke(
+            zoo_core.cli.cli,
+            ["finetune", "--task", "inproc-task", "-m", "tiny-image", "-d", str(image_folder), "--name", "cli-c"],
+        )
+        assert out.exit_code == 0, out.output
+        assert "adapter saved as cli-c@1" in out.output and AdapterStore().resolve("cli-c").metadata()["task"] == (
+            "inproc-task"
+        )
 
         plain = runner.finetune("tiny-image", image_folder, zoo=zoo, task_options={"metric": "euclidean"}, save=False)
         assert plain.adapter is None and 0.0 <= plain.metrics["accuracy"] <= 1.0

@@ -21,6 +21,13 @@ def _is_classification(task: str | None) -> bool:
     return task is None or task.endswith("-classification")
 
 
+def _classification_layout(data: str) -> str:
+    """The reader name of classification data (a task plugin may read it too): ``folders`` for a
+    folder of class folders, else the table's suffix (``csv``, ``tsv``, ``jsonl``)."""
+    path = Path(data)
+    return "folders" if path.is_dir() else path.suffix.lower().lstrip(".")
+
+
 def _runner(spec: Any) -> Any:
     from zoo_core.specs import load_spec_object
 
@@ -60,7 +67,7 @@ def finetune_task(task: str | None, data: str, model_id: str) -> tuple[Any, Any,
     runner = _runner(spec)
     if getattr(runner, "classification", False):
         return None
-    if layout not in spec.readers:
+    if (layout or _classification_layout(data)) not in spec.readers:
         found = "class folders or a table" if layout is None else f"the {layout} layout of {task_of_layout(layout)}"
         raise ZooError(
             f"{data} is not {task} data (it holds {found}); {task} reads the layouts {', '.join(spec.readers)}"
@@ -134,8 +141,9 @@ def run_dense_finetune(
     click.echo(format_metrics(spec.name, result.metrics))
     if result.adapter:
         click.echo(f"adapter saved as {result.adapter} in {result.adapter_path}")
-    if result.run_dir:
-        click.echo(f"run folder: {result.run_dir} (curves, a few drawn predictions)")
+    run_dir = getattr(result, "run_dir", None)  # a plugin task's result may have none
+    if run_dir:
+        click.echo(f"run folder: {run_dir} (curves, a few drawn predictions)")
 
 
 def adapter_runner(adapter: str) -> tuple[Any, Any] | None:

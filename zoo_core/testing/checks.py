@@ -60,7 +60,7 @@ def _zoo_with(module_name: str, catalog_path: str):
 def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
     """Yield ``(check name, callable)`` for every contract that applies to ``module_name``."""
     yield f"{module_name}: light top-level import", partial(check_light_import, module_name)
-    from zoo_core.testing.contracts import check_backbone, check_head, check_method, check_scorer
+    from zoo_core.testing.contracts import check_backbone, check_head, check_method, check_scorer, check_task
     from zoo_core.testing.tiny import TINY_IMAGE, TINY_TEXT, build_tiny_catalog
 
     catalog = str(build_tiny_catalog(tempfile.mkdtemp(prefix="zoo-check-")))
@@ -78,6 +78,9 @@ def iter_checks(module_name: str) -> Iterator[tuple[str, Callable[[], None]]]:
     for spec in zoo.scorers.values():
         if spec.plugin == plugin_name:
             yield f"scorer '{spec.name}'", partial(check_scorer, zoo, spec.name)
+    for spec in zoo.tasks.values():
+        if spec.plugin == plugin_name:
+            yield f"task '{spec.name}'", partial(check_task, zoo, spec.name)
     for spec in zoo.backbones.values():
         if spec.plugin != plugin_name:
             continue

@@ -108,7 +108,9 @@ def format_metrics(task: str, metrics: dict[str, Any]) -> str:
     """The report ``zoo finetune`` and ``zoo evaluate`` print."""
 
     def number(value: Any) -> str:
-        return "-" if value is None else f"{value:.4f}"
+        if value is None:
+            return "-"
+        return str(value) if isinstance(value, int) else f"{value:.4f}"
 
     if task == DETECTION:
         lines = [f"mAP {number(metrics.get('map'))}  mAP@.5 {number(metrics.get('map_50'))}"]
@@ -117,9 +119,15 @@ def format_metrics(task: str, metrics: dict[str, Any]) -> str:
             for name, ap in sorted(metrics.get("per_class", {}).items())
         ]
         lines.append(f"{metrics.get('num_images', 0)} images, {metrics.get('num_boxes', 0)} boxes")
-    else:
+    elif task == SEGMENTATION:
         lines = [f"mIoU {number(metrics.get('miou'))}  pixel accuracy {number(metrics.get('pixel_accuracy'))}"]
         lines += [f"  IoU {name}: {number(iou)}" for name, iou in sorted(metrics.get("per_class_iou", {}).items())]
+    else:  # a plugin's task: its numbers, by name (the whole result is in --json)
+        lines = [
+            f"{key} {number(value)}"
+            for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
     return "\n".join(lines)
 
 
