@@ -57,10 +57,10 @@ DATASETS = {
 METHODS = {"frozen": ("linear_probe", True), "lora": ("lora", True), "full": ("full", True), "random": ("full", False)}
 
 
-def run_row(dataset: str, model: str, method: str, seed: int = 0) -> dict:
+def run_row(dataset: str, model: str, method: str, seed: int = 0, epochs: int | None = None) -> dict:
     from zoo_core.engine.dense.pipeline import DenseRunner
 
-    spec = DATASETS[dataset]
+    spec = {**DATASETS[dataset], **({"epochs": epochs} if epochs else {})}
     zoo_method, pretrained = METHODS[method]
     reset_peak_rss()
     started = time.perf_counter()
@@ -108,21 +108,22 @@ def table(results: dict) -> str:
         if DATASETS[dataset]["task"] == "object-detection":
             lines += [
                 f"\n{dataset} ({rows[0]['eval_split']} split)",
-                "| model | method | mAP@.5 | mAP@[.5:.95] | recall@100 | train s | peak RSS MiB |",
-                "|---|---|---|---|---|---|---|",
+                "| model | method | epochs | mAP@.5 | mAP@[.5:.95] | recall@100 | train s | peak RSS MiB |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for r in rows:
                 m = r["metrics"]
                 lines.append(
-                    f"| {r['model']} | {r['method']} | {m['map_50']:.3f} | {m['map']:.3f} | "
+                    f"| {r['model']} | {r['method']} | {r['settings']['epochs']} | "
+                    f"{m['map_50']:.3f} | {m['map']:.3f} | "
                     f"{m.get('mar_100') or 0:.3f} | {r['train_seconds']:.0f} | {r['peak_rss_mb']} |"
                 )
         else:
             names = list(rows[0]["metrics"]["per_class_iou"])
             lines += [
                 f"\n{dataset} ({rows[0]['eval_split']} split)",
-                "| model | method | mIoU | pixel acc | " + " | ".join(names) + " | train s | peak RSS MiB |",
-                "|---|---|---|---|" + "---|" * len(names) + "---|---|",
+                "| model | method | epochs | mIoU | pixel acc | " + " | ".join(names) + " | train s | peak RSS MiB |",
+                "|---|---|---|---|---|" + "---|" * len(names) + "---|---|",
             ]
             for r in rows:
                 m = r["metrics"]
@@ -130,7 +131,8 @@ def table(results: dict) -> str:
                     "-" if m["per_class_iou"][n] is None else f"{m['per_class_iou'][n]:.3f}" for n in names
                 )
                 lines.append(
-                    f"| {r['model']} | {r['method']} | {m['miou']:.3f} | {m['pixel_accuracy']:.3f} | {ious} | "
+                    f"| {r['model']} | {r['method']} | {r['settings']['epochs']} | "
+                    f"{m['miou']:.3f} | {m['pixel_accuracy']:.3f} | {ious} | "
                     f"{r['train_seconds']:.0f} | {r['peak_rss_mb']} |"
                 )
     return "\n".join(lines)
@@ -139,7 +141,9 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--rows", default="", help="comma-separated DATASET:MODEL:METHOD (methods: frozen, lora, full, random)"
+        "--rows",
+        default="",
+        help="comma-separated DATASET:MODEL:METHOD[@EPOCHS] (methods: frozen, lora, full, random)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--print", action="store_true", help="print the tables of what is recorded")
@@ -149,13 +153,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for row in filter(None, args.rows.split(",")):
         dataset, model, method = row.split(":")
-        if dataset not in DATASETS or method not in METHODS:
+        method, _, epochs = method.partition("@")  # frozen@4: the row at 4 epochs instead of the dataset's
+        if dataset not in DATASETS or method not in METHODS or (epochs and not epochs.isdigit()):
             raise SystemExit(f"--rows: unknown dataset or method in {row!r}")
         if row in load():
             print(f"{row}: recorded, skipped")
             continue
         print(f"{row}: running", flush=True)
-        record = run_row(dataset, model, method)
+        record = run_row(dataset, model, method, epochs=int(epochs) if epochs else None)
         results = load()  # another process may have added rows meanwhile
         results[row] = record
         dump(RESULTS, results)

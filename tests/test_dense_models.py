@@ -246,6 +246,37 @@ def test_lora_in_the_backbone_trains_inside_the_detector(tmp_path, tiny_zoo):
     assert moved, "no LoRA weight in the blocks changed"
 
 
+@pytest.mark.slow
+def test_full_methods_layer_decay_gradual_unfreeze_and_l2_sp_reach_the_dense_loop(tmp_path, tiny_zoo):
+    from zoo_core.engine.dense.pipeline import DETECTION, check_method, method_hooks
+    from zoo_core.engine.model import TransferModel
+
+    options = {"layer_decay": 0.5, "gradual_unfreeze": True, "l2_sp": 0.01}
+    method = check_method(tiny_zoo, DETECTION, "full", options)
+    backbone = build_backbone(tiny_zoo, tiny_zoo.catalog.get(TINY_IMAGE), pretrained=True)
+    backbone.feature_maps_only = True  # as the dense runner sets it: no group for the unused final layers
+    net = TransferModel(backbone, torch.nn.Identity())
+    method.prepare(net)
+    model = build_detector(backbone, 2, min_size=64, max_size=64, fpn_channels=32)
+    hooks = method_hooks(method, net, model)
+    lr_of = {id(p): group["lr"] for group in hooks.param_groups(1.0, 0.1) for p in group["params"]}
+    stages = backbone.layer_groups()  # bottom to top
+    named = dict(backbone.model.named_parameters())
+    top, bottom = named[stages[-1][0]], named[stages[0][0]]
+    assert lr_of[id(top)] == 0.5 and lr_of[id(bottom)] == 0.5 ** len(stages)  # layer-wise learning rates
+    head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    assert head and all(lr_of[id(p)] == 1.0 for p in head)  # the FPN and heads at the base rate
+
+    before = {n: p.detach().clone() for n, p in named.items()}
+    data = load_detection(detection_dataset(tmp_path / "det", n=4))
+    history = train_detector(model, data, epochs=2, lr=1e-2, batch_size=2, log=None, progress=False, hooks=hooks)
+    assert history["steps"] == 4
+    moved = {n for n, p in named.items() if not torch.equal(p, before[n])}
+    # Epoch 1 trained the head alone, epoch 2 opened the top stage only (gradual unfreezing).
+    assert moved and moved <= set(stages[-1]), sorted(moved)[:5]
+    assert float(hooks.regularization().detach()) > 0  # L2-SP: the opened stage moved away from its start
+
+
 # ------------------------------------------------------------------------------------- segmentation
 
 

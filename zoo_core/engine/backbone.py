@@ -101,14 +101,20 @@ class Backbone(nn.Module):
         """Module names LoRA-style methods adapt by default (overridable by the user)."""
         return [name for name, module in self.model.named_modules() if isinstance(module, nn.Linear)]
 
+    #: True while the backbone serves a dense task's feature maps, which are read from the stages:
+    #: the layers after the last stage (final conv, norm) then get no gradient and no group.
+    feature_maps_only: bool = False
+
     def layer_groups(self) -> list[list[str]]:
         """Parameter names of ``self.model`` grouped bottom (input) to top, for gradual unfreezing
-        and discriminative learning rates. Stem parameters come first, the final norm last."""
-        return stage_groups([name for name, _ in self.model.named_parameters()])
+        and discriminative learning rates. Stem parameters come first, the final norm last
+        (left out when :attr:`feature_maps_only`)."""
+        return stage_groups([name for name, _ in self.model.named_parameters()], keep_top=not self.feature_maps_only)
 
 
-def stage_groups(names: Sequence[str]) -> list[list[str]]:
-    """Group parameter names by stage index: [stem] + one group per stage + [after the stages]."""
+def stage_groups(names: Sequence[str], keep_top: bool = True) -> list[list[str]]:
+    """Group parameter names by stage index: [stem] + one group per stage + [after the stages]
+    (that last group only with ``keep_top``, and always when no name has a stage index)."""
     stem: list[str] = []
     stages: dict[int, list[str]] = {}
     top: list[str] = []
@@ -120,7 +126,7 @@ def stage_groups(names: Sequence[str]) -> list[list[str]]:
             top.append(name)
         else:
             stem.append(name)
-    groups = ([stem] if stem else []) + [stages[k] for k in sorted(stages)] + ([top] if top else [])
+    groups = ([stem] if stem else []) + [stages[k] for k in sorted(stages)] + ([top] if top and keep_top else [])
     return groups or [list(names)]
 
 

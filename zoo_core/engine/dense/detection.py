@@ -38,7 +38,7 @@ from zoo_core.engine.dense.features import (
     set_backbone_trainable,
     to_tensor,
 )
-from zoo_core.engine.dense.loop import model_device, progress_bar, run_training_loop, start_training
+from zoo_core.engine.dense.loop import MethodHooks, model_device, progress_bar, run_training_loop, start_training
 from zoo_core.errors import ZooError
 
 DETECTORS = ("fcos", "retinanet", "fasterrcnn")
@@ -229,6 +229,7 @@ def train_detector(
     num_workers: int = 0,
     log: Callable[[str], None] | None = print,
     progress: bool | None = None,
+    hooks: MethodHooks | None = None,
 ) -> dict[str, Any]:
     """Train the parameters of ``model`` that require grad on ``train_data``; returns the history.
 
@@ -277,6 +278,7 @@ def train_detector(
         val_metric=("mAP@.5", "map_50"),
         log=log,
         progress=progress,
+        hooks=hooks,
     )
 
 

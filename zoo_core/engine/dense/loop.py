@@ -13,12 +13,25 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from zoo_core.errors import ZooError
+
+
+@dataclass
+class MethodHooks:
+    """What an adaptation method adds to the dense loop, as the classification trainer uses it:
+    its AdamW groups for ``(lr, weight_decay)`` (layer-wise learning rates; the frozen stages a
+    gradual unfreeze will open), its per-epoch change of what trains ``(epoch, epochs)``, and its
+    extra loss term (L2-SP), or None."""
+
+    param_groups: Callable[[float, float], list[dict[str, Any]]]
+    on_epoch_start: Callable[[int, int], Any]
+    regularization: Callable[[], torch.Tensor | None]
 
 
 def model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
@@ -72,6 +85,7 @@ def run_training_loop(
     val_metric: tuple[str, str] = ("", ""),
     log: Callable[[str], None] | None = print,
     progress: bool | None = None,
+    hooks: MethodHooks | None = None,
 ) -> dict[str, Any]:
     """Train the parameters of ``model`` that require grad on ``loader``'s batches; returns the history.
 
@@ -80,12 +94,19 @@ def run_training_loop(
     clipped at ``clip_grad`` (0: not clipped). ``max_steps`` stops early. ``evaluate``, when given,
     runs after each epoch; ``val_metric`` (label, key) names the metric of its result that the
     epoch's log line shows. ``task`` and ``model_noun`` ("detection", "detector") name them in
-    errors. Returns ``{"steps", "losses" (per step), "epochs": [{"epoch", "loss", "seconds", "val"?}]}``.
+    errors. ``hooks``: the adaptation method's optimiser groups, epoch hook and loss term
+    (:class:`MethodHooks`); without them every trainable parameter gets ``lr`` and ``weight_decay``.
+    Returns ``{"steps", "losses" (per step), "epochs": [{"epoch", "loss", "seconds", "val"?}]}``.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
+    if hooks is not None:
+        groups = [group for group in hooks.param_groups(lr, weight_decay) if group["params"]]
+        params = [p for group in groups for p in group["params"]]
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": params}]
     if not params:
         raise ZooError(f"the {model_noun} has no trainable parameter")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     total = epochs * len(loader)
     if max_steps is not None:
         total = min(total, max_steps)
@@ -94,12 +115,17 @@ def run_training_loop(
     history: dict[str, Any] = {"steps": 0, "losses": [], "epochs": []}
     step = 0
     for epoch in range(epochs):
+        if hooks is not None:
+            hooks.on_epoch_start(epoch, epochs)  # e.g. a gradual unfreeze opens one more stage
         model.train()
         start, losses = time.perf_counter(), []
         for batch in progress_bar(loader, progress, len(loader), f"epoch {epoch + 1}/{epochs}"):
             if step >= total:
                 break
             loss = batch_loss(batch)
+            extra = hooks.regularization() if hooks is not None else None
+            if extra is not None:
+                loss = loss + extra
             if not torch.isfinite(loss):
                 raise ZooError(f"the {task} loss is {float(loss)} at step {step}: lower the learning rate ({lr})")
             optimizer.zero_grad(set_to_none=True)

@@ -54,7 +54,7 @@ REFUSED = {
 #: Method options that need the classification trainer's hooks (dense training has none of them).
 CLASSIFICATION_ONLY_OPTIONS = {
     "linear_probe": ("solver", "features", "l2_grid"),
-    "full": ("gradual_unfreeze", "layer_decay", "l2_sp", "head_init"),
+    "full": ("head_init",),  # gradual_unfreeze, layer_decay and l2_sp reach the dense loop (method_hooks)
 }
 
 
@@ -267,6 +267,7 @@ class DenseRunner:
         backbone = build_backbone(
             zoo, entry, pretrained=config.pretrained, offline=config.offline, **config.backbone_options
         )
+        backbone.feature_maps_only = True  # stage groups (gradual unfreezing, layer decay) end at the last stage
         net = TransferModel(backbone, nn.Identity())
         method.prepare(net)
         ignore = getattr(train, "ignore_index", None)
@@ -284,6 +285,7 @@ class DenseRunner:
             log=log,
             progress=config.progress,
             device=device,
+            hooks=method_hooks(method, net, task_model),
             **train_settings,
         )
         seconds = time.perf_counter() - started
@@ -450,6 +452,28 @@ class DenseRunner:
 
 
 VERIFY_SAMPLES = 4  # eval images stored with their outputs, to check every reload
+
+
+def method_hooks(method: Any, net: Any, task_model: nn.Module) -> Any:
+    """The method's optimiser groups, epoch hook and loss term for the dense loop, on ``net`` (the
+    ``TransferModel`` the method prepared, sharing its backbone with ``task_model``); the task
+    head's own parameters (FPN, detection head, decoder) get the base learning rate."""
+    from zoo_core.engine.dense.loop import MethodHooks
+
+    backbone_ids = {id(p) for p in net.parameters()}
+
+    def param_groups(lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        groups = list(method.param_groups(net, lr, weight_decay))
+        head = [p for p in task_model.parameters() if id(p) not in backbone_ids and p.requires_grad]
+        groups.append({"params": [p for p in head if p.ndim > 1], "lr": lr, "weight_decay": weight_decay})
+        groups.append({"params": [p for p in head if p.ndim <= 1], "lr": lr, "weight_decay": 0.0})
+        return groups
+
+    return MethodHooks(
+        param_groups=param_groups,
+        on_epoch_start=lambda epoch, epochs: method.on_epoch_start(net, epoch, epochs),
+        regularization=lambda: method.regularization(net),
+    )
 
 
 def check_model(zoo: Zoo, entry: Any, task: str) -> None:

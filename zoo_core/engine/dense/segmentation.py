@@ -40,7 +40,7 @@ from zoo_core.engine.dense.features import (
     set_backbone_trainable,
     to_tensor,
 )
-from zoo_core.engine.dense.loop import model_device, progress_bar, run_training_loop, start_training
+from zoo_core.engine.dense.loop import MethodHooks, model_device, progress_bar, run_training_loop, start_training
 from zoo_core.errors import ZooError
 
 DECODERS = ("fpn", "deeplabv3")
@@ -255,6 +255,7 @@ def train_segmenter(
     num_workers: int = 0,
     log: Callable[[str], None] | None = print,
     progress: bool | None = None,
+    hooks: MethodHooks | None = None,
 ) -> dict[str, Any]:
     """Train the parameters of ``model`` that require grad with :func:`segmentation_loss`
     (cross-entropy, ``ignore_index`` left out). AdamW with linear warmup and cosine decay, as
@@ -299,6 +300,7 @@ def train_segmenter(
         val_metric=("mIoU", "miou"),
         log=log,
         progress=progress,
+        hooks=hooks,
     )
 
 

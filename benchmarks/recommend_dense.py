@@ -1,0 +1,90 @@
+"""Recommend's dense proxy on raccoon and CamVid: its order of EfficientNet-Lite0/1/2 against their
+fine-tuned results (``benchmarks/dense_tasks.py`` rows, same method and epochs for the three).
+
+The proxy (``zoo recommend --task object-detection|semantic-segmentation``): LogME of pooled
+features of the labelled boxes' crops plus background crops (detection), or of per-class mask
+regions (segmentation), on the train split, with recommend's defaults (90 s budget, 10
+half-samples for the noise estimate); ties are the candidates recommend itself calls within
+noise of the best. The fine-tuned side: the rows ``DATASET:MODEL:METHOD`` of
+``benchmarks/results/dense_tasks.json`` for the three models (``--method``, default ``frozen@4``:
+backbone frozen, FPN and head trained, 4 epochs).
+
+    python benchmarks/recommend_dense.py [--method frozen@4] [--score]   # --score reruns recommend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, ROOT, dump, need, peak_rss_since_reset_mb, reset_peak_rss
+
+RESULTS = ROOT / "benchmarks" / "results" / "recommend_dense.json"
+FINETUNED = ROOT / "benchmarks" / "results" / "dense_tasks.json"
+MODELS = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
+SETS = {"raccoon": ("object-detection", "map_50"), "camvid": ("semantic-segmentation", "miou")}
+
+
+def score(dataset: str) -> dict:
+    from zoo_core.engine.recommend import recommend
+
+    task, _ = SETS[dataset]
+    reset_peak_rss()
+    started = time.perf_counter()
+    result = recommend(need(DATA / dataset), task=task, candidates=MODELS, offline=True)
+    return {
+        "task": task,
+        "scores": {c.model: c.score for c in result.candidates},
+        "score_sd": {c.model: c.score_sd for c in result.candidates},
+        "order": [c.model for c in result.candidates],
+        "tied_with_best": result.tied_with_best,
+        "num_scored": result.num_scored,
+        "proxy": result.proxy,
+        "notes": result.notes,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(peak_rss_since_reset_mb()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="frozen@4", help="the dense_tasks.py rows to compare with")
+    parser.add_argument("--score", action="store_true", help="run recommend (else print what is recorded)")
+    args = parser.parse_args()
+    recorded = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.score:
+        import torch
+
+        torch.set_num_threads(1)
+        for dataset in SETS:
+            recorded[dataset] = score(dataset)
+            print(f"{dataset}: {json.dumps(recorded[dataset]['scores'])}", flush=True)
+        dump(RESULTS, recorded)
+    finetuned = json.loads(FINETUNED.read_text()) if FINETUNED.exists() else {}
+    for dataset, (_task, metric) in SETS.items():
+        if dataset not in recorded:
+            continue
+        rec = recorded[dataset]
+        tuned = {m: finetuned.get(f"{dataset}:{m}:{args.method}", {}).get("metrics", {}).get(metric) for m in MODELS}
+        print(f"\n{dataset}: proxy order {' > '.join(rec['order'])} (tied with the best: {rec['tied_with_best']})")
+        print(f"| model | LogME proxy | sd | fine-tuned {metric} ({args.method}) |")
+        print("|---|---|---|---|")
+        for m in rec["order"]:
+            value = "-" if tuned[m] is None else f"{tuned[m]:.3f}"
+            print(f"| {m} | {rec['scores'][m]:.4f} | {rec['score_sd'][m]} | {value} |")
+        if all(v is not None for v in tuned.values()):
+            by_tuned = sorted(MODELS, key=lambda m: -tuned[m])
+            pairs = [(a, b) for i, a in enumerate(MODELS) for b in MODELS[i + 1 :]]
+            agree = sum(
+                (rec["scores"][a] - rec["scores"][b]) * (tuned[a] - tuned[b]) > 0 for a, b in pairs
+            )  # concordant pairs
+            print(f"fine-tuned order {' > '.join(by_tuned)}; {agree} of {len(pairs)} pairs ordered alike")
+        print(f"recommend: {rec['wall_seconds']} s, peak {rec['peak_rss_mb']} MiB, {rec['num_scored']} items scored")
+
+
+if __name__ == "__main__":
+    main()
