@@ -6,10 +6,10 @@ features of the labelled boxes' crops plus background crops (detection), or of p
 regions (segmentation), on the train split, with recommend's defaults (90 s budget, 10
 half-samples for the noise estimate); ties are the candidates recommend itself calls within
 noise of the best. The fine-tuned side: the rows ``DATASET:MODEL:METHOD`` of
-``benchmarks/results/dense_tasks.json`` for the three models (``--method``, default ``frozen@4``:
-backbone frozen, FPN and head trained, 4 epochs).
+``benchmarks/results/dense_tasks.json`` for the three models (``--method``, default ``frozen@3``:
+backbone frozen, FPN and head trained, 3 epochs).
 
-    python benchmarks/recommend_dense.py [--method frozen@4] [--score]   # --score reruns recommend
+    python benchmarks/recommend_dense.py [--method frozen@3] [--score [--budget 0] [--sets raccoon]]
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ MODELS = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
 SETS = {"raccoon": ("object-detection", "map_50"), "camvid": ("semantic-segmentation", "miou")}
 
 
-def score(dataset: str) -> dict:
+def score(dataset: str, budget: float | None) -> dict:
     from zoo_core.engine.recommend import recommend
 
     task, _ = SETS[dataset]
     reset_peak_rss()
     started = time.perf_counter()
-    result = recommend(need(DATA / dataset), task=task, candidates=MODELS, offline=True)
+    result = recommend(need(DATA / dataset), task=task, candidates=MODELS, offline=True, budget_seconds=budget)
     return {
         "task": task,
-        "scores": {c.model: c.score for c in result.candidates},
-        "score_sd": {c.model: c.score_sd for c in result.candidates},
-        "order": [c.model for c in result.candidates],
-        "tied_with_best": result.tied_with_best,
+        "scores": {c.alias: c.score for c in result.candidates},
+        "score_sd": {c.alias: c.score_sd for c in result.candidates},
+        "order": [c.alias for c in result.candidates],
+        "tied_with_best": [next(c.alias for c in result.candidates if c.model == m) for m in result.tied_with_best],
         "num_scored": result.num_scored,
         "proxy": result.proxy,
         "notes": result.notes,
@@ -52,25 +52,29 @@ def score(dataset: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="frozen@4", help="the dense_tasks.py rows to compare with")
+    parser.add_argument("--method", default="frozen@3", help="the dense_tasks.py rows to compare with")
     parser.add_argument("--score", action="store_true", help="run recommend (else print what is recorded)")
+    parser.add_argument(
+        "--budget", type=float, default=90.0, help="recommend's --budget-seconds (90: its default; 0: every item)"
+    )
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: raccoon, camvid")
     args = parser.parse_args()
     recorded = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.score:
         import torch
 
         torch.set_num_threads(1)
-        for dataset in SETS:
-            recorded[dataset] = score(dataset)
-            print(f"{dataset}: {json.dumps(recorded[dataset]['scores'])}", flush=True)
-        dump(RESULTS, recorded)
+        for dataset in args.sets.split(","):
+            key = dataset if args.budget == 90 else f"{dataset}@budget={args.budget:g}"
+            recorded[key] = score(dataset, args.budget or None)
+            print(f"{key}: {json.dumps(recorded[key]['scores'])}", flush=True)
+            dump(RESULTS, recorded)
     finetuned = json.loads(FINETUNED.read_text()) if FINETUNED.exists() else {}
-    for dataset, (_task, metric) in SETS.items():
-        if dataset not in recorded:
-            continue
-        rec = recorded[dataset]
+    for key, rec in sorted(recorded.items()):
+        dataset = key.split("@")[0]
+        metric = SETS[dataset][1]
         tuned = {m: finetuned.get(f"{dataset}:{m}:{args.method}", {}).get("metrics", {}).get(metric) for m in MODELS}
-        print(f"\n{dataset}: proxy order {' > '.join(rec['order'])} (tied with the best: {rec['tied_with_best']})")
+        print(f"\n{key}: proxy order {' > '.join(rec['order'])} (tied with the best: {rec['tied_with_best']})")
         print(f"| model | LogME proxy | sd | fine-tuned {metric} ({args.method}) |")
         print("|---|---|---|---|")
         for m in rec["order"]:

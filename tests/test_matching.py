@@ -415,3 +415,21 @@ def test_recommend_without_candidates_scores_the_shortlist(tiny_catalog, image_f
     given = recommend(image_folder, task="tiny-shapes", candidates=["shapes-big"], zoo=zoo, budget_seconds=None)
     assert [c.model for c in given.candidates] == ["tiny/shapes-big"]
     assert not any(n.startswith("scored the") for n in given.notes)
+
+
+def test_suggest_reads_detection_and_segmentation_layouts(tiny_zoo, tmp_path):
+    """A VOC folder is not class folders: suggest reads its boxes and shortlists for its task."""
+    from test_dense_models import detection_dataset, segmentation_dataset
+
+    from zoo_core.errors import ZooError
+    from zoo_core.matching import suggest_models
+
+    boxes = detection_dataset(tmp_path / "det", n=6)
+    result = suggest_models(tiny_zoo, boxes, top=3, offline=True)
+    assert result.task == "object-detection"
+    assert (result.data["classes"], result.data["examples"], result.data["image_size"]) == (2, 6, [64, 64])
+    assert result.data["min_per_class"] >= 1 and "labelled boxes" in result.data["kind"]
+    masks = suggest_models(tiny_zoo, segmentation_dataset(tmp_path / "seg", n=4), top=3, offline=True)
+    assert masks.task == "semantic-segmentation" and masks.data["examples"] == 4
+    with pytest.raises(ZooError, match="--text-column: not for object-detection data"):
+        suggest_models(tiny_zoo, boxes, offline=True, text_column="text")

@@ -22,10 +22,15 @@ from zoo_core.matching.selection import (
 
 def summarize_data(data: str | Path, **data_options: Any) -> dict[str, Any]:
     """Read the training part of ``data`` (labels only: images are not decoded) and describe it
-    (:func:`summarize_labelled`). ``data_options`` go to :func:`zoo_core.data.load_labelled`."""
+    (:func:`summarize_labelled`, or :func:`summarize_dense` for detection and segmentation
+    layouts). ``data_options`` go to :func:`zoo_core.data.load_labelled`."""
     from zoo_core.data import load_labelled, split_folders
+    from zoo_core.data.dense import detect_dense_layout, task_of_layout
 
     path = Path(data)
+    layout = detect_dense_layout(path)
+    if layout is not None:
+        return summarize_dense(path, task_of_layout(layout), **data_options)
     splits = split_folders(path) if path.is_dir() else {}
     if splits:
         path = splits["train"]
@@ -60,6 +65,37 @@ def summarize_labelled(labelled: LabelledData, path: str | Path | None = None) -
         summary["image_size"] = size
         summary["kind"] = "images, taken to be photos" + (f" (about {size[0]}x{size[1]} px)" if size else "")
     return summary
+
+
+def summarize_dense(data: str | Path, task: str, max_skipped_fraction: float | None = None, **rest: Any) -> dict:
+    """Describe detection or segmentation data: images, classes and, for detection, the fewest
+    labelled boxes of a class (``min_per_class``; segmentation: the images, masks are not read).
+    ``task`` is what the layout holds; the summary's ``task`` says it for the shortlist."""
+    from zoo_core.data.dense import load_detection_splits, load_segmentation_splits
+    from zoo_core.errors import ZooError
+
+    if rest:
+        flags = ", ".join("--" + key.replace("_", "-") for key in sorted(rest))
+        raise ZooError(f"{flags}: not for {task} data (tables of text only); drop it")
+    load = load_detection_splits if task == "object-detection" else load_segmentation_splits
+    train = load(data, val_fraction=0, max_skipped_fraction=max_skipped_fraction)["train"]
+    if task == "object-detection":
+        boxes = [label for item in train.items for label in item.labels]
+        per_class = [boxes.count(name) for name in train.class_names]
+    else:
+        per_class = [len(train)]
+    size = _median_image_size([item.image for item in train.items[:: max(1, len(train.items) // 16)][:16]])
+    noun = "labelled boxes" if task == "object-detection" else "masks"
+    return {
+        "data": str(data),
+        "modality": "image",
+        "task": task,
+        "classes": len(train.class_names),
+        "examples": len(train),
+        "min_per_class": min(per_class) if per_class else 0,
+        "image_size": size,
+        "kind": f"images with {noun} ({task})" + (f", about {size[0]}x{size[1]} px" if size else ""),
+    }
 
 
 def _median_image_size(paths: Sequence[Any]) -> list[int] | None:

@@ -386,4 +386,5 @@ def suggest_models(
 ) -> Shortlist:
     """Read ``data`` (:func:`summarize_data`) and shortlist models for it (:func:`shortlist`)."""
     summary = summarize_data(data, **data_options)
+    task = task or summary.get("task")  # detection and segmentation layouts say their task
     return shortlist(zoo, summary, task=task, budget_params=budget_params, licenses=licenses, top=top, offline=offline)
