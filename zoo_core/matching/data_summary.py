@@ -80,7 +80,7 @@ def summarize_dense(data: str | Path, task: str, max_skipped_fraction: float | N
     load = load_detection_splits if task == "object-detection" else load_segmentation_splits
     train = load(data, val_fraction=0, max_skipped_fraction=max_skipped_fraction)["train"]
     if task == "object-detection":
-        boxes = [label for item in train.items for label in item.labels]
+        boxes = [label for item in train.items for label in getattr(item, "labels", ())]
         per_class = [boxes.count(name) for name in train.class_names]
     else:
         per_class = [len(train)]
