@@ -335,3 +335,22 @@ def test_deeplabv3_head_takes_a_training_step(tmp_path, tiny_backbone):
     assert history["steps"] == 2 and all(np.isfinite(history["losses"]))
     with torch.no_grad():
         assert model.eval()(torch.rand(1, 3, 50, 70)).shape == (1, 3, 50, 70)
+
+
+def test_dense_loop_takes_generator_groups_and_logs_the_task_loss_alone(tmp_path, tiny_backbone):
+    """A method may give its groups' parameters as a generator; the logged loss leaves its penalty out."""
+    from zoo_core.engine.dense.loop import MethodHooks
+
+    data = load_detection(detection_dataset(tmp_path / "det", n=4))
+    model = build_detector(tiny_backbone, 2, min_size=64, max_size=64, fpn_channels=32)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in trainable]
+    hooks = MethodHooks(
+        param_groups=lambda lr, wd: [{"params": (p for p in trainable), "lr": lr}],
+        on_epoch_start=lambda epoch, epochs: None,
+        regularization=lambda: torch.tensor(1000.0),
+    )
+    history = train_detector(model, data, epochs=1, batch_size=2, log=None, progress=False, hooks=hooks)
+    moved = sum(not torch.equal(p, b) for p, b in zip(trainable, before))
+    assert moved > len(trainable) // 2, (moved, len(trainable))  # a used-up generator would train none
+    assert max(history["losses"]) < 1000  # the penalty is in the gradient, not in the logged loss

@@ -342,3 +342,9 @@ def test_task_options_are_checked():
     assert task_options("object-detection", {"min_size": "64"})["min_size"] == 64
     with pytest.raises(ZooError, match="has no task option 'decoder'"):
         task_options("object-detection", {"decoder": "fpn"})
+
+
+def test_output_names_never_overwrite_one_another():
+    from zoo_core.engine.dense.pipeline import output_names
+
+    assert output_names(["a/1.jpg", "b/1.jpg", "c/2.png", "d/1.jpeg"]) == ["1.png", "1-2.png", "2.png", "1-3.png"]

@@ -102,19 +102,20 @@ class Backbone(nn.Module):
         return [name for name, module in self.model.named_modules() if isinstance(module, nn.Linear)]
 
     #: True while the backbone serves a dense task's feature maps, which are read from the stages:
-    #: the layers after the last stage (final conv, norm) then get no gradient and no group.
+    #: the layers after the last stage (final conv, norm) get no gradient there, so they join the
+    #: last stage's group instead of being a group (an epoch of gradual unfreezing) of their own.
     feature_maps_only: bool = False
 
     def layer_groups(self) -> list[list[str]]:
         """Parameter names of ``self.model`` grouped bottom (input) to top, for gradual unfreezing
         and discriminative learning rates. Stem parameters come first, the final norm last
-        (left out when :attr:`feature_maps_only`)."""
+        (with the last stage when :attr:`feature_maps_only`)."""
         return stage_groups([name for name, _ in self.model.named_parameters()], keep_top=not self.feature_maps_only)
 
 
 def stage_groups(names: Sequence[str], keep_top: bool = True) -> list[list[str]]:
     """Group parameter names by stage index: [stem] + one group per stage + [after the stages]
-    (that last group only with ``keep_top``, and always when no name has a stage index)."""
+    (without ``keep_top``, what comes after the stages joins the last stage's group)."""
     stem: list[str] = []
     stages: dict[int, list[str]] = {}
     top: list[str] = []
@@ -126,7 +127,10 @@ def stage_groups(names: Sequence[str], keep_top: bool = True) -> list[list[str]]
             top.append(name)
         else:
             stem.append(name)
-    groups = ([stem] if stem else []) + [stages[k] for k in sorted(stages)] + ([top] if top and keep_top else [])
+    if top and stages and not keep_top:
+        stages[max(stages)] = stages[max(stages)] + top
+        top = []
+    groups = ([stem] if stem else []) + [stages[k] for k in sorted(stages)] + ([top] if top else [])
     return groups or [list(names)]
 
 

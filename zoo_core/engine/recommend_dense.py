@@ -197,7 +197,8 @@ def detection_crops(
     side; and background crops (:func:`background_boxes`, seeded per image, the same margin):
     as many per image as it has boxes (one for an image without boxes, of the sizes of all the
     data's boxes), then at most as many in all as there are labelled crops and ``max_per_class``.
-    In image order, each image's labelled crops first. Reads no pixels (the data has the sizes)."""
+    The images are visited in a seeded random order until that many are placed. In image order,
+    each image's labelled crops first. Reads no pixels (the data has the sizes)."""
     import numpy as np
 
     objects: list[tuple[int, Crop]] = []
@@ -218,9 +219,15 @@ def detection_crops(
     all_sizes = [(b[2] - b[0], b[3] - b[1]) for item in data.items for b in item.boxes]
     backgrounds: list[tuple[int, Crop]] = []
     wanted_total = 0
-    for i, item in enumerate(data.items):
+    cap = min(len(objects), max_per_class)
+    # Images in a seeded random order, until the cap is reached: placing boxes is pure Python, and
+    # on a large set (COCO: 118k images) placing them everywhere to keep a few would outlast the budget.
+    for i in np.random.default_rng([seed, len(data.items)]).permutation(len(data.items)).tolist():
+        if len(backgrounds) >= cap:
+            break
+        item = data.items[i]
         own = [(b[2] - b[0], b[3] - b[1]) for b in item.boxes]
-        wanted = len(item.boxes) or 1
+        wanted = min(len(item.boxes) or 1, cap - len(backgrounds))
         wanted_total += wanted
         boxes = background_boxes(
             item.width, item.height, item.boxes, own or all_sizes, wanted, np.random.default_rng([seed, i])
@@ -229,9 +236,6 @@ def detection_crops(
             (i, Crop(item.image, with_margin(b, item.width, item.height, margin), BACKGROUND)) for b in boxes
         ]
     found_background = len(backgrounds)
-    cap = min(len(objects), max_per_class)
-    picked = _capped(range(len(backgrounds)), cap, np.random.default_rng([seed, len(data.items)]))
-    backgrounds = [backgrounds[k] for k in picked]
     # Image order, each image's objects before its backgrounds: an image is decoded once per chunk.
     crops = [
         crop

@@ -99,7 +99,9 @@ def run_training_loop(
     Returns ``{"steps", "losses" (per step), "epochs": [{"epoch", "loss", "seconds", "val"?}]}``.
     """
     if hooks is not None:
-        groups = [group for group in hooks.param_groups(lr, weight_decay) if group["params"]]
+        # Lists, whatever the method gave (a generator would be used up by the line below).
+        groups = [{**g, "params": _as_list(g["params"])} for g in hooks.param_groups(lr, weight_decay)]
+        groups = [group for group in groups if group["params"]]
         params = [p for group in groups for p in group["params"]]
     else:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -122,10 +124,9 @@ def run_training_loop(
         for batch in progress_bar(loader, progress, len(loader), f"epoch {epoch + 1}/{epochs}"):
             if step >= total:
                 break
-            loss = batch_loss(batch)
+            task_loss = batch_loss(batch)
             extra = hooks.regularization() if hooks is not None else None
-            if extra is not None:
-                loss = loss + extra
+            loss = task_loss if extra is None else task_loss + extra
             if not torch.isfinite(loss):
                 raise ZooError(f"the {task} loss is {float(loss)} at step {step}: lower the learning rate ({lr})")
             optimizer.zero_grad(set_to_none=True)
@@ -134,7 +135,7 @@ def run_training_loop(
                 torch.nn.utils.clip_grad_norm_(params, clip_grad)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(float(task_loss.detach()))  # the task's loss, as classification logs it
             step += 1
         record: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -143,7 +144,9 @@ def run_training_loop(
         }
         history["losses"].extend(losses)
         if evaluate is not None:
+            val_start = time.perf_counter()
             record["val"] = evaluate()
+            record["val_seconds"] = time.perf_counter() - val_start
         history["epochs"].append(record)
         if log is not None:
             log(_epoch_line(record, epochs, val_metric))
@@ -152,6 +155,10 @@ def run_training_loop(
     history["steps"] = step
     model.eval()
     return history
+
+
+def _as_list(params: Any) -> list[Any]:
+    return [params] if isinstance(params, torch.Tensor) else list(params)
 
 
 def _epoch_line(record: dict[str, Any], epochs: int, val_metric: tuple[str, str]) -> str:

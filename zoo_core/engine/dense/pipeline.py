@@ -288,32 +288,11 @@ class DenseRunner:
             hooks=method_hooks(method, net, task_model),
             **train_settings,
         )
-        seconds = time.perf_counter() - started
+        # Training time without the per-epoch validation passes (as classification reports it).
+        seconds = time.perf_counter() - started - sum(e.get("val_seconds", 0.0) for e in history.get("epochs", []))
         evaluate: Callable[..., dict[str, Any]] = evaluate_detector if self.task == DETECTION else evaluate_segmenter
         metrics = evaluate(task_model, eval_data, progress=config.progress)
         result = DenseResult(self.task, entry.id, config.method, metrics, eval_split, history, seconds, notes)
-        if config.save or config.run_dir:
-            from zoo_core.engine.dense.runs import DRAWN_PREDICTIONS, dense_manifest, write_dense_run_folder
-            from zoo_core.engine.runs import default_run_folder
-
-            base = config.name or f"{entry.short_name.replace('/', '-')}-{self.task.split('-')[-1]}"
-            folder = Path(config.run_dir or default_run_folder(base, config.method))
-            settings_used = {**{k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "seed")}, **options}
-            images = [item.image for item in eval_data.items[:DRAWN_PREDICTIONS]]
-            write_dense_run_folder(
-                folder,
-                self.task,
-                metrics,
-                history,
-                dense_manifest(zoo, entry, backbone, method, settings_used, splits),
-                eval_split=eval_split,
-                draw_predictions=lambda out: self._draw(
-                    self._prediction_rows(task_model, list(train.class_names), images, out / "masks"),
-                    out,
-                    list(train.class_names),
-                ),
-            )
-            result.run_dir = str(folder)
         if config.save:
             from zoo_core.engine.dense.adapters import save_dense_adapter
 
@@ -323,6 +302,32 @@ class DenseRunner:
                 zoo, name, self.task, net, method, task_model, metadata, samples, offline=config.offline
             )
             result.adapter, result.adapter_path = str(ref), str(ref.path)
+        if config.save or config.run_dir:
+            from zoo_core.engine.dense.runs import DRAWN_PREDICTIONS, dense_manifest, write_dense_run_folder
+            from zoo_core.engine.runs import default_run_folder
+
+            base = config.name or f"{entry.short_name.replace('/', '-')}-{self.task.split('-')[-1]}"
+            folder = Path(config.run_dir or default_run_folder(base, config.method))
+            settings_used = {**{k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "seed")}, **options}
+            images = [item.image for item in eval_data.items[:DRAWN_PREDICTIONS]]
+            # After the adapter is saved: a failure while plotting or drawing costs the pictures, not the model.
+            try:
+                write_dense_run_folder(
+                    folder,
+                    self.task,
+                    metrics,
+                    history,
+                    dense_manifest(zoo, entry, backbone, method, settings_used, splits),
+                    eval_split=eval_split,
+                    draw_predictions=lambda out: self._draw(
+                        self._prediction_rows(task_model, list(train.class_names), images, out / "masks"),
+                        out,
+                        list(train.class_names),
+                    ),
+                )
+            except Exception as exc:  # reported in the result's notes: the run stands
+                result.notes.append(f"run folder {folder} is incomplete: {type(exc).__name__}: {exc}")
+            result.run_dir = str(folder)
         return result
 
     def metadata(
@@ -432,8 +437,9 @@ class DenseRunner:
         from PIL import Image
 
         mask_dir.mkdir(parents=True, exist_ok=True)
-        for path, mask in zip(inputs, predict_masks(model, list(inputs))):  # type: ignore[arg-type]
-            out = mask_dir / f"{Path(path).stem}.png"
+        names = output_names(inputs)
+        for path, name, mask in zip(inputs, names, predict_masks(model, list(inputs))):  # type: ignore[arg-type]
+            out = mask_dir / name
             Image.fromarray(mask.astype(np.uint8 if len(labels) <= 256 else np.uint16)).save(out)
             values, counts = np.unique(mask, return_counts=True)
             rows.append(
@@ -447,11 +453,23 @@ class DenseRunner:
 
         folder.mkdir(parents=True, exist_ok=True)
         painter = draw_boxes if self.task == DETECTION else draw_mask
-        for row in rows:
-            row["drawn"] = painter(row["input"], row, folder / f"{Path(row['input']).stem}.png", labels)
+        for row, name in zip(rows, output_names([row["input"] for row in rows])):
+            row["drawn"] = painter(row["input"], row, folder / name, labels)
 
 
 VERIFY_SAMPLES = 4  # eval images stored with their outputs, to check every reload
+
+
+def output_names(inputs: Sequence[str]) -> list[str]:
+    """``<stem>.png`` per input, ``<stem>-2.png`` ... where stems repeat (``a/1.jpg``, ``b/1.jpg``):
+    one output file per input, none overwritten."""
+    seen: dict[str, int] = {}
+    names = []
+    for path in inputs:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png")
+    return names
 
 
 def method_hooks(method: Any, net: Any, task_model: nn.Module) -> Any:
