@@ -26,7 +26,12 @@ from _common import DATA, ROOT, dump, need, peak_rss_since_reset_mb, reset_peak_
 RESULTS = ROOT / "benchmarks" / "results" / "recommend_dense.json"
 FINETUNED = ROOT / "benchmarks" / "results" / "dense_tasks.json"
 MODELS = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
-SETS = {"raccoon": ("object-detection", "map_50"), "camvid": ("semantic-segmentation", "miou")}
+# task, and the fine-tuned metrics compared (the first is the task's main one)
+SETS = {
+    "raccoon": ("object-detection", ["map", "map_50"]),
+    "camvid": ("semantic-segmentation", ["miou", "pixel_accuracy"]),
+}
+TIE = 0.005  # fine-tuned results closer than this are called a tie
 
 
 def score(dataset: str, budget: float | None) -> dict:
@@ -72,21 +77,26 @@ def main() -> None:
     finetuned = json.loads(FINETUNED.read_text()) if FINETUNED.exists() else {}
     for key, rec in sorted(recorded.items()):
         dataset = key.split("@")[0]
-        metric = SETS[dataset][1]
-        tuned = {m: finetuned.get(f"{dataset}:{m}:{args.method}", {}).get("metrics", {}).get(metric) for m in MODELS}
+        metrics = SETS[dataset][1]
+        rows = {m: finetuned.get(f"{dataset}:{m}:{args.method}", {}).get("metrics", {}) for m in MODELS}
         print(f"\n{key}: proxy order {' > '.join(rec['order'])} (tied with the best: {rec['tied_with_best']})")
-        print(f"| model | LogME proxy | sd | fine-tuned {metric} ({args.method}) |")
-        print("|---|---|---|---|")
+        print("| model | LogME proxy | sd | " + " | ".join(f"fine-tuned {k} ({args.method})" for k in metrics) + " |")
+        print("|---|---|---|" + "---|" * len(metrics))
         for m in rec["order"]:
-            value = "-" if tuned[m] is None else f"{tuned[m]:.3f}"
-            print(f"| {m} | {rec['scores'][m]:.4f} | {rec['score_sd'][m]} | {value} |")
-        if all(v is not None for v in tuned.values()):
-            by_tuned = sorted(MODELS, key=lambda m: -tuned[m])
-            pairs = [(a, b) for i, a in enumerate(MODELS) for b in MODELS[i + 1 :]]
-            agree = sum(
-                (rec["scores"][a] - rec["scores"][b]) * (tuned[a] - tuned[b]) > 0 for a, b in pairs
-            )  # concordant pairs
-            print(f"fine-tuned order {' > '.join(by_tuned)}; {agree} of {len(pairs)} pairs ordered alike")
+            values = " | ".join("-" if rows[m].get(k) is None else f"{rows[m][k]:.3f}" for k in metrics)
+            print(f"| {m} | {rec['scores'][m]:.4f} | {rec['score_sd'][m]} | {values} |")
+        pairs = [(a, b) for i, a in enumerate(MODELS) for b in MODELS[i + 1 :]]
+        for k in metrics:
+            tuned = {m: rows[m].get(k) for m in MODELS}
+            if any(v is None for v in tuned.values()):
+                continue
+            ties = [(a, b) for a, b in pairs if abs(tuned[a] - tuned[b]) < TIE]
+            agree = sum((rec["scores"][a] - rec["scores"][b]) * (tuned[a] - tuned[b]) > 0 for a, b in pairs)
+            print(
+                f"{k}: fine-tuned order {' > '.join(sorted(MODELS, key=lambda m: -tuned[m]))}; {agree} of "
+                f"{len(pairs)} pairs ordered alike by the proxy; fine-tuned ties (< {TIE}): "
+                + (", ".join(f"{a}={b}" for a, b in ties) or "none")
+            )
         print(f"recommend: {rec['wall_seconds']} s, peak {rec['peak_rss_mb']} MiB, {rec['num_scored']} items scored")
 
 
