@@ -15,13 +15,13 @@ from zoo_core.testing.tiny import TINY_IMAGE
 
 
 # ------------------------------------------------------------------------------ defaults and checks
-def test_defaults_leave_every_method_as_it_was():
+def test_full_starts_from_the_probe_by_default_and_the_other_methods_as_they_were():
     from zoo_core.options import TrainConfig
     from zoo_methods.options import BottleneckOptions, FullFineTuneOptions
     from zoo_peft.options import AdaLoraOptions, LoraOptions, VeraOptions
 
     full = FullFineTuneOptions()
-    assert (full.head_init, full.freeze_bn) == ("random", False)
+    assert (full.head_init, full.freeze_bn) == ("auto", None)  # LP-FT by default since issue 16
     assert all(cls().head_init == "random" for cls in (BottleneckOptions, LoraOptions, AdaLoraOptions, VeraOptions))
     assert TrainConfig().ema_decay == 0.0
 
@@ -66,7 +66,8 @@ def test_a_bad_head_init_is_refused_in_one_line_on_the_command_line(method, tiny
     result = CliRunner().invoke(cli, [*argv, "-o", "head_init=nope"])
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
-    assert f"method '{method}': option 'head_init' must be one of random, probe, got 'nope'" in lines[0]
+    choices = "auto, random, probe" if method == "full" else "random, probe"
+    assert f"method '{method}': option 'head_init' must be one of {choices}, got 'nope'" in lines[0]
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "bottleneck"])
@@ -305,7 +306,7 @@ def test_freeze_bn_keeps_the_backbone_running_statistics(tiny_zoo, image_folder)
         runs[freeze_bn] = result.model_obj.backbone
     frozen, moving = _bn_stats(runs[True]), _bn_stats(runs[False])
     assert all(torch.equal(frozen[k], before[k]) for k in before)
-    assert any(not torch.equal(moving[k], before[k]) for k in before)  # the default still updates them
+    assert any(not torch.equal(moving[k], before[k]) for k in before)  # freeze_bn=false still updates them
     # Only the statistics are frozen: the layers' scale and shift still train.
     fresh = build_backbone(tiny_zoo, TINY_IMAGE, pretrained=True).state_dict()
     trained = runs[True].state_dict()
@@ -324,9 +325,55 @@ def test_freeze_bn_sets_only_batchnorm_to_eval(tiny_zoo):
     assert net.training and net.head.training
     others = [m for m in net.backbone.modules() if not isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert all(m.training for m in others)
-    plain, plain_method, _ = build_prepared(tiny_zoo, TINY_IMAGE, "full")
+    plain, plain_method, _ = build_prepared(tiny_zoo, TINY_IMAGE, "full", head_init="random")
     plain_method.set_train_mode(plain)
     assert all(m.training for m in plain.modules())
+
+
+@pytest.mark.parametrize(
+    ("options", "head", "from_probe", "frozen"),
+    [
+        ({}, "linear", True, True),  # the default: LP-FT, statistics frozen with it
+        ({"freeze_bn": False}, "linear", True, False),
+        ({"head_init": "random"}, "linear", False, False),
+        ({"head_init": "random", "freeze_bn": True}, "linear", False, True),
+        ({}, "mlp", False, False),  # auto: the probe cannot fit an MLP head, so it starts at random
+    ],
+)
+def test_full_head_init_auto_resolves_against_the_head(tiny_zoo, options, head, from_probe, frozen):
+    from zoo_core.engine.model import build_head
+    from zoo_core.testing.contracts import build_prepared
+
+    net, method, _ = build_prepared(tiny_zoo, TINY_IMAGE, "full", **options)
+    if head != "linear":
+        net.head = build_head(tiny_zoo, head, net.backbone.num_features, 3)
+        method.prepare(net)
+    assert (method.head_from_probe, method.frozen_bn) == (from_probe, frozen)
+    method.set_train_mode(net)
+    norms = [m for m in net.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(m.training != frozen for m in norms)
+
+
+@pytest.mark.slow
+def test_default_full_fits_the_probe_head_first_and_an_mlp_head_trains_from_random(tiny_zoo, image_folder):
+    from zoo_core.engine.pipeline import finetune
+
+    for head, expected in (("linear", True), ("mlp", False)):
+        logs: list[str] = []
+        result = finetune(TINY_IMAGE, image_folder, method="full", head=head, epochs=1, save=False, zoo=tiny_zoo,
+                          log=logs.append)  # fmt: skip
+        assert any(line.startswith("probe start (LP-FT)") for line in logs) is expected, (head, logs)
+        assert 0.0 <= result.metrics["accuracy"] <= 1.0
+
+
+def test_default_full_keeps_a_random_head_on_a_text_model(tiny_zoo):
+    from zoo_core.testing.contracts import build_prepared
+    from zoo_core.testing.tiny import TINY_TEXT
+
+    _, method, _ = build_prepared(tiny_zoo, TINY_TEXT, "full")
+    assert (method.head_from_probe, method.frozen_bn) == (False, False)  # LP-FT lost on yelp and TREC
+    _, method, _ = build_prepared(tiny_zoo, TINY_TEXT, "full", head_init="probe")
+    assert method.head_from_probe
 
 
 def test_the_cli_refuses_a_bad_ema_decay_in_one_line(run_zoo, tiny_catalog, image_folder):

@@ -24,6 +24,7 @@ __all__ = [
     "ContrastiveOptions",
     "EpisodeOptions",
     "FirstOrderProtoMAMLOptions",
+    "FULL_HEAD_INITS",
     "FullFineTuneOptions",
     "HEAD_INITS",
     "LayerNormTuningOptions",
@@ -39,6 +40,9 @@ L2_GRID = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 1e-4)
 #: How a fine-tuning method's head starts: ``random`` (the head's own initialisation) or ``probe``
 #: (LP-FT: first fitted as the linear probe fits it, on frozen features; see ``zoo_methods._lpft``).
 HEAD_INITS = ("random", "probe")
+#: ``full`` also takes ``auto``, its default: ``probe`` for a linear head on an image backbone (where
+#: it won on the development sets), ``random`` otherwise (text backbones, an MLP head, dense heads).
+FULL_HEAD_INITS = ("auto", *HEAD_INITS)
 
 
 def head_init_option() -> str:
@@ -82,11 +86,20 @@ class FullFineTuneOptions(MethodOptions):
         None, "each stage below the top gets lr * layer_decay ** depth (None or 0: one learning rate)", min=0.0
     )
     l2_sp: float = option(0.0, "L2-SP strength pulling the backbone towards its pre-trained weights (0: off)", min=0.0)
-    head_init: str = head_init_option()
-    freeze_bn: bool = option(
-        False,
+    # auto (LP-FT on images) since 2026-12-01 (issue 16): development evidence on flowers, yelp and TREC,
+    # confirmation on USPS and digits, in BENCHMARKS.md "Full fine-tuning from the probe's head".
+    head_init: str = option(
+        "auto",
+        "how the head starts: probe (LP-FT, Kumar et al. 2022: first fitted as linear_probe fits it, on frozen "
+        "eval-mode features, then everything trains from it), random, or auto: probe for a linear head on an "
+        "image model (it won there on the development sets, and lost on text), random otherwise",
+        choices=FULL_HEAD_INITS,
+    )
+    freeze_bn: bool | None = option(
+        None,
         "keep the backbone's BatchNorm layers in eval mode (running statistics frozen, scale and shift still "
-        "train): for small batches",
+        "train): for small batches, and for a head fitted on eval-mode features (None: on when the head starts "
+        "from the probe)",
     )
 
 
