@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo_core.engine.heads import LinearHead
 from zoo_core.engine.method import AdaptationMethod, freeze, unfreeze
 from zoo_core.engine.model import TransferModel
-from zoo_core.engine.heads import LinearHead
 from zoo_methods import _lpft
 from zoo_methods.options import FullFineTuneOptions
 
@@ -41,10 +41,10 @@ class FullFineTune(AdaptationMethod):
     ``head_init`` (``probe``: LP-FT, Kumar et al. 2022: the head is first fitted as ``linear_probe``
     fits it, on frozen features, then everything trains from it at the method's small learning
     rate; see :mod:`zoo_methods._lpft`; ``auto``, the default, is ``probe`` for a linear head on an
-    image backbone and ``random`` otherwise: :func:`auto_starts_from_probe`) and ``freeze_bn`` (the backbone's BatchNorm layers
-    stay in eval mode: running statistics frozen, their scale and shift still train; for small
-    batches; unset, it is on exactly when the head starts from the probe, whose features were
-    computed with those statistics).
+    image backbone and ``random`` otherwise: :func:`auto_starts_from_probe`) and ``freeze_bn`` (the
+    backbone's BatchNorm layers stay in eval mode: running statistics frozen, their scale and shift
+    still train; for small batches; unset, it is on exactly when the head starts from the probe,
+    whose features were computed with those statistics).
     """
 
     name = "full"
@@ -85,7 +85,15 @@ class FullFineTune(AdaptationMethod):
         Otherwise nothing (the generic trainer runs)."""
         if self.head_from_probe:
             _lpft.fit_probe_head(
-                model, train_items, train_y, val_items, val_y, config, accelerator=accelerator, log=log, method=self.name
+                model,
+                train_items,
+                train_y,
+                val_items,
+                val_y,
+                config,
+                accelerator=accelerator,
+                log=log,
+                method=self.name,
             )
         return None
 
