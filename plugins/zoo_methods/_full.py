@@ -80,22 +80,21 @@ class FullFineTune(AdaptationMethod):
         return self.head_from_probe if self.options.freeze_bn is None else bool(self.options.freeze_bn)
 
     def fit_items(self, model, train_items, train_y, val_items, val_y, config, *, accelerator, log):
-        """When the head starts from the probe (``head_init`` probe, or auto with a linear head): fit
+        """When the head starts from the probe (``head_init`` probe, or auto on an image model): fit
         it as the linear probe does, then return None so that the generic trainer fine-tunes from it.
         Otherwise nothing (the generic trainer runs)."""
-        if self.head_from_probe:
-            _lpft.fit_probe_head(
-                model,
-                train_items,
-                train_y,
-                val_items,
-                val_y,
-                config,
-                accelerator=accelerator,
-                log=log,
-                method=self.name,
-            )
-        return None
+        return _lpft.start_from_probe_head(
+            self,
+            model,
+            train_items,
+            train_y,
+            val_items,
+            val_y,
+            config,
+            accelerator=accelerator,
+            log=log,
+            enabled=self.head_from_probe,
+        )
 
     def set_train_mode(self, model: TransferModel) -> None:
         """Train mode; with ``freeze_bn`` the backbone's BatchNorm layers stay in eval mode (those

@@ -112,11 +112,13 @@ def start_from_probe_head(
     *,
     accelerator: Any = None,
     log: Callable[[str], None] = lambda message: None,
+    enabled: bool | None = None,
 ) -> None:
     """A method's ``fit_items`` under ``head_init``: with ``head_init=probe`` (an option of
-    ``method``), fit the head as the linear probe does (:func:`fit_probe_head`); otherwise nothing.
-    Returns None either way, so that the generic trainer then trains from that head."""
-    if method.options.head_init == "probe":
+    ``method``), or ``enabled`` when given (a method that resolved its own ``auto``), fit the head as
+    the linear probe does (:func:`fit_probe_head`); otherwise nothing. Returns None either way, so
+    that the generic trainer then trains from that head."""
+    if method.options.head_init == "probe" if enabled is None else enabled:
         fit_probe_head(
             model,
             train_items,
