@@ -140,8 +140,10 @@ def _columns_error(src: str, names: Sequence[str], what: str) -> DataError:
             if sep in names[0]:
                 hint = f" (the row contains {label}: try --delimiter {label})"
                 break
+    # A header holding a newline or other control character is quoted, so the message stays one line.
+    shown = ", ".join(name if name.isprintable() else repr(name) for name in names)
     return DataError(
-        f"{src}: cannot find the {what} columns (first row: {', '.join(names)}){hint}; "
+        f"{src}: cannot find the {what} columns (first row: {shown}){hint}; "
         "pass --text-column and --label-column (name or 0-based index)"
     )
 
