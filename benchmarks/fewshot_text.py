@@ -167,7 +167,6 @@ def main() -> None:
     parser.add_argument(
         "--max-length", type=int, help="truncate texts to this many tokens, for ours and setfit alike (CPU time)"
     )
-    parser.add_argument("--setfit-only", action="store_true", help="run the baseline alone")
     parser.add_argument("--setfit-worker", metavar="DATASET", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fewshot_text.json"))
     args = parser.parse_args()
@@ -179,7 +178,7 @@ def main() -> None:
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-bench-"))
     results = []
     for dataset in args.datasets.split(","):
-        for method in [] if args.setfit_only else args.methods.split(","):
+        for method in args.methods.split(","):
             if method:
                 rows = run_ours(dataset, method, args.shots, args.draws, args.test_size, args.max_length)
                 results.append(summary(dataset, method, rows))

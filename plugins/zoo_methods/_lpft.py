@@ -118,7 +118,8 @@ def start_from_probe_head(
     ``method``), or ``enabled`` when given (a method that resolved its own ``auto``), fit the head as
     the linear probe does (:func:`fit_probe_head`); otherwise nothing. Returns None either way, so
     that the generic trainer then trains from that head."""
-    if method.options.head_init == "probe" if enabled is None else enabled:
+    wanted = method.options.head_init == "probe" if enabled is None else enabled
+    if wanted:
         fit_probe_head(
             model,
             train_items,
