@@ -25,7 +25,8 @@ class (seed 0): a smoke test of the script, not a result. Rows: mean +/- sample 
 macro-F1 over seeds (or draws), wall seconds per run (mean) and peak RSS of the process while a run
 ran (max).
 
-    python benchmarks/protocol.py --method lora [--model ...] [-o key=value ...] [--epochs 3]
+    python benchmarks/protocol.py --method lora [--model ...] [-o key=value ...] [-t key=value ...]
+        [-b key=value ...] [--epochs 3]
         [--seeds 3] [--block development|confirmation|both] [--max-per-class N] [--shots K --draws D]
         [--image-size PX]
 """
@@ -156,10 +157,13 @@ def run_set(name: str, splits, model: str, args, options: dict) -> tuple[list[di
     from zoo_core.engine.pipeline import finetune
 
     train_options: dict = {"epochs": args.epochs} if args.epochs else {}
+    train_options.update(args.train_options)
+    if splits.train.modality == "image":
+        train_options["backbone_options"] = dict(args.backbone_options)
     if args.image_size and splits.train.modality == "image":
         # Resized to a square without the centre crop, as methods_table.py does: below the model's
         # default size the crop would only cut the object.
-        train_options["backbone_options"] = {"image_size": args.image_size, "crop_pct": 1.0}
+        train_options["backbone_options"].update(image_size=args.image_size, crop_pct=1.0)
     rows = []
     for seed, run_splits in runs_of(splits, args.seeds, args.shots, args.draws):
         reset_peak_rss()
@@ -244,12 +248,19 @@ def print_block(block: str, summary: list[dict], heading: str) -> None:
         )
 
 
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def parse_options(pairs: list[str]) -> dict[str, str]:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            sys.exit(f"-o must look like key=value, got '{pair}'")
+            sys.exit(f"-o/-t/-b must look like key=value, got '{pair}'")
         options[key.replace("-", "_")] = value
     return options
 
@@ -260,6 +271,17 @@ def main() -> None:
     parser.add_argument("--model", help="a catalog model (default: minilm-l6 for text, efficientnet-lite0 for images)")
     parser.add_argument("--modality", choices=("text", "image"), help="default: every modality the method supports")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="method option")
+    parser.add_argument(
+        "-t", "--train", action="append", default=[], metavar="KEY=VALUE", help="training option (e.g. ema_decay=0.999)"
+    )
+    parser.add_argument(
+        "-b",
+        "--backbone",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="image backbone option (augment=randaugment, hflip=0, crop_scale=0.3)",
+    )
     parser.add_argument("--epochs", type=int, help="default: the method's")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
@@ -280,6 +302,8 @@ def main() -> None:
     zoo = Zoo()
     spec = zoo.get("methods", args.method)
     options = parse_options(args.option)
+    args.train_options = parse_options(args.train)
+    args.backbone_options = {k: _number_or_text(v) for k, v in parse_options(args.backbone).items()}
     if args.model:
         entry = zoo.catalog.get(args.model)
         models = {entry.modality: entry.id}
@@ -303,7 +327,11 @@ def main() -> None:
                 all_rows += [{**r, "block": block, "modality": modality, "model": model} for r in rows]
                 summary.append(summarise(block, modality, model, name, rows))
     runs = f"{args.draws} draws of {args.shots} shots" if args.shots else f"{args.seeds} seed(s)"
-    options_text = " ".join(f"-o {k}={v}" for k, v in options.items())
+    options_text = " ".join(
+        [f"-o {k}={v}" for k, v in options.items()]
+        + [f"-t {k}={v}" for k, v in args.train_options.items()]
+        + [f"-b {k}={v}" for k, v in args.backbone_options.items()]
+    )
     heading = f"{args.method} {options_text}".strip() + f", {runs}" + (f", {args.epochs} epochs" if args.epochs else "")
     if args.image_size:
         heading += f", images at {args.image_size} px"
@@ -319,6 +347,8 @@ def main() -> None:
         {
             "method": args.method,
             "method_options": options,
+            "train_options": args.train_options,
+            "backbone_options": args.backbone_options,
             "models": models,
             "epochs": args.epochs,
             "image_size": args.image_size,

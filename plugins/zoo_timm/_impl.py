@@ -11,7 +11,7 @@ from torch import nn
 from torchvision import transforms
 
 from zoo_core.engine.backbone import Backbone, Preprocessor
-from zoo_core.errors import WeightsError
+from zoo_core.errors import WeightsError, ZooError
 from zoo_core.specs import load_object
 from zoo_core.weights import load_state_dict, weights_error
 
@@ -29,24 +29,59 @@ _DEFAULT_INPUT = {
 }
 
 
-class ImagePreprocessor(Preprocessor):
-    """Loads an image (path or PIL) as RGB and applies timm-style eval or light train transforms."""
+#: Train-time augmentation presets, each built by timm's ``create_transform`` (the evaluation
+#: transform is the same for all). Every preset starts with a random-resized crop and a horizontal
+#: flip; ``None`` is the evaluation transform, unaugmented.
+AUGMENTATIONS: dict[str, dict[str, Any] | None] = {
+    "light": {},
+    # RandAugment as timm trains its ImageNet models: two ops per image, magnitude 9 +- 0.5.
+    "randaugment": {"auto_augment": "rand-m9-mstd0.5-inc1"},
+    # TrivialAugment (Mueller & Hutter, 2021): one op per image, always applied, at a magnitude drawn
+    # uniformly (timm's RandAugment with n1, p1 and mstd above 100).
+    "trivialaugment": {"auto_augment": "rand-n1-m10-mstd101-p1-inc1"},
+    "none": None,
+}
+#: The smallest crop, as a fraction of the image's area: timm's ImageNet default (0.08) cuts most of
+#: a small or low-resolution image away, so the crop keeps at least 60% of it.
+DEFAULT_CROP_SCALE = 0.6
 
-    def __init__(self, input_cfg: dict[str, Any], train: bool):
+
+class ImagePreprocessor(Preprocessor):
+    """Loads an image (path or PIL) as RGB and applies timm-style eval or train transforms.
+
+    Train: the ``augment`` preset (:data:`AUGMENTATIONS`) through timm's ``create_transform``, with a
+    random-resized crop keeping ``crop_scale`` to 100% of the area and a flip with probability ``hflip``.
+    """
+
+    def __init__(
+        self,
+        input_cfg: dict[str, Any],
+        train: bool,
+        *,
+        augment: str = "light",
+        hflip: float = 0.5,
+        crop_scale: float = DEFAULT_CROP_SCALE,
+    ):
         self.input_cfg = dict(input_cfg)
         self.train = train
+        self.augmentation = {"augment": augment, "hflip": hflip, "crop_scale": crop_scale}
         size = int(input_cfg["size"][-1])
         interpolation = _INTERPOLATION[input_cfg.get("interpolation") or "bicubic"]
         normalize = transforms.Normalize(input_cfg["mean"], input_cfg["std"])
-        if train:
-            # Mild augmentation: small datasets need it, but strong crops hurt at low resolution.
-            self.transform = transforms.Compose(
-                [
-                    transforms.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=interpolation),
-                    transforms.RandomHorizontalFlip(),
-                    transforms.ToTensor(),
-                    normalize,
-                ]
+        preset = AUGMENTATIONS[augment]
+        if train and preset is not None:
+            from timm.data import create_transform
+
+            self.transform = create_transform(
+                size,
+                is_training=True,
+                scale=(crop_scale, 1.0),
+                hflip=hflip,
+                color_jitter=None,  # RandAugment and TrivialAugment have their own colour ops
+                interpolation=input_cfg.get("interpolation") or "bicubic",
+                mean=tuple(input_cfg["mean"]),
+                std=tuple(input_cfg["std"]),
+                **preset,
             )
         else:
             crop_pct = input_cfg.get("crop_pct") or 1.0
@@ -71,17 +106,20 @@ class ImagePreprocessor(Preprocessor):
         return torch.stack(list(samples))
 
     def config(self) -> dict[str, Any]:
-        return {"kind": "image", "train": self.train, **self.input_cfg}
+        return {"kind": "image", "train": self.train, **self.input_cfg, **(self.augmentation if self.train else {})}
 
 
 class TimmBackbone(Backbone):
     modality = "image"
 
-    def __init__(self, model: nn.Module, entry: Any, input_cfg: dict[str, Any]):
+    def __init__(
+        self, model: nn.Module, entry: Any, input_cfg: dict[str, Any], augmentation: dict[str, Any] | None = None
+    ):
         with torch.no_grad():
             probe = model.forward_head(model.forward_features(torch.zeros(1, *input_cfg["size"])), pre_logits=True)
         super().__init__(model, probe.shape[-1], entry)
         self.input_cfg = input_cfg
+        self.augmentation = dict(augmentation or {})
         if hasattr(model, "forward_intermediates"):
             self.FEATURE_KINDS = ("last", "multilevel")
 
@@ -97,7 +135,7 @@ class TimmBackbone(Backbone):
         return [level.shape[1] if level.ndim == 4 else level.shape[-1] for level in levels] + [self._last_width]
 
     def preprocessor(self, train: bool = False) -> Preprocessor:
-        return ImagePreprocessor(self.input_cfg, train)
+        return ImagePreprocessor(self.input_cfg, train, **self.augmentation)
 
     def default_lora_targets(self) -> list[str]:
         # Attention models: the qkv and output projections. ConvNets: 1x1 (pointwise) convs and
@@ -128,12 +166,19 @@ def create_backbone(
     image_size: int | None = None,
     crop_pct: float | None = None,
     drop_rate: float = 0.0,
+    augment: str = "light",
+    hflip: float = 0.5,
+    crop_scale: float = DEFAULT_CROP_SCALE,
     **options: Any,
 ) -> TimmBackbone:
     """Build ``entry.arch`` from timm, load (and convert) the verified weights, drop the source head.
 
-    ``image_size`` and ``crop_pct`` override the catalog's input spec for evaluation transforms.
+    ``image_size`` and ``crop_pct`` override the catalog's input spec for evaluation transforms;
+    ``augment`` (a preset of :data:`AUGMENTATIONS`), ``hflip`` (flip probability: 0 for digits or
+    text in images) and ``crop_scale`` (the smallest random crop, as a fraction of the area) set
+    the training transform.
     """
+    augmentation = augmentation_options(augment, hflip, crop_scale)
     model = timm.create_model(entry.arch, pretrained=False, num_classes=0, drop_rate=drop_rate)
     if pretrained:
         if weights is None:
@@ -174,10 +219,22 @@ def create_backbone(
     if crop_pct:
         input_cfg["crop_pct"] = float(crop_pct)
     model.eval()
-    backbone = TimmBackbone(model, entry, input_cfg)
+    backbone = TimmBackbone(model, entry, input_cfg, augmentation)
     if pretrained and source_head is not None and source_head[0].shape[1] == backbone.num_features:
         backbone.source_head = source_head
     return backbone
+
+
+def augmentation_options(augment: Any, hflip: Any, crop_scale: Any) -> dict[str, Any]:
+    """The training-transform settings, checked: one ZooError line naming the bad option."""
+    if augment not in AUGMENTATIONS:
+        raise ZooError(f"augment: unknown preset '{augment}'; choose one of {', '.join(AUGMENTATIONS)}")
+    for name, value, low_open in (("hflip", hflip, False), ("crop_scale", crop_scale, True)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ZooError(f"{name}: expected a number between 0 and 1, got {value!r}")
+        if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
+            raise ZooError(f"{name}: must be {'above 0 and at most' if low_open else 'between 0 and'} 1, got {value}")
+    return {"augment": augment, "hflip": float(hflip), "crop_scale": float(crop_scale)}
 
 
 def _source_head(head: dict[str, torch.Tensor], entry) -> tuple[torch.Tensor, torch.Tensor] | None:

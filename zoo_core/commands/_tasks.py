@@ -87,6 +87,8 @@ CLASSIFICATION_FLAGS = {
     "label_smoothing": None,
     "class_weights": None,
     "ema_decay": None,
+    "augment": None,
+    "hflip": None,
     "head": "linear",
     "dropout": 0.1,
     "shots": None,
@@ -100,6 +102,17 @@ CLASSIFICATION_FLAGS = {
     "delimiter": None,
     "encoding": None,
 }
+
+
+def augmentation_flags(model_id: str, augment: str | None, hflip: float | None) -> dict[str, Any]:
+    """``--augment``/``--hflip`` as backbone options; refused (one line) for a model that is not an image model."""
+    options = {name: value for name, value in (("augment", augment), ("hflip", hflip)) if value is not None}
+    if options:
+        entry = get_zoo().catalog.get(model_id)
+        if entry.modality != "image":
+            flags = "/".join(f"--{name}" for name in options)
+            raise ZooError(f"{flags}: '{entry.id}' is a {entry.modality} model; these apply to image models only")
+    return options
 
 
 def run_dense_finetune(

@@ -90,6 +90,17 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
     type=float,
     help="Evaluate and keep an exponential moving average of the weights (timm's ModelEmaV3), e.g. 0.999; 0: off.",
 )
+@click.option(
+    "--augment",
+    metavar="PRESET",
+    help="Image models: training augmentation, built with timm's create_transform: light (the default: random "
+    "crop and flip), randaugment, trivialaugment or none.",
+)
+@click.option(
+    "--hflip",
+    type=click.FloatRange(0, 1),
+    help="Image models: probability of a horizontal flip in training (default 0.5; 0 for digits or text).",
+)
 @click.option("--head", default="linear", show_default=True, help="Head: linear or mlp.")
 @click.option("--dropout", type=float, default=0.1, show_default=True, help="Dropout before the head.")
 @click.option("--shots", type=int, help="Use only K labelled examples per class (seeded).")
@@ -163,6 +174,8 @@ def finetune(
     label_smoothing,
     class_weights,
     ema_decay,
+    augment,
+    hflip,
     head,
     dropout,
     shots,
@@ -206,7 +219,7 @@ def finetune(
     lora, full, bitfit, ln_tuning and bottleneck also adapt the backbone; --epochs, --lr and --batch-size
     default to the task trainer's own (12 epochs, lr 2e-4, batch 4; segmentation 20, 3e-4, 8).
     """
-    from zoo_core.commands._tasks import finetune_task, run_dense_finetune
+    from zoo_core.commands._tasks import augmentation_flags, finetune_task, run_dense_finetune
 
     method_options = _parse_options(method_opts, "--option")
     dense = finetune_task(task, data, model_id)
@@ -246,6 +259,7 @@ def finetune(
         method_options["variant"] = variant
 
     data_options = column_values(text_column, label_column, delimiter, encoding, max_skipped_fraction)
+    backbone_options = augmentation_flags(model_id, augment, hflip)
     log = (lambda message: None) if as_json else _echo_err
 
     settings = {
@@ -261,6 +275,7 @@ def finetune(
         "pretrained": not random_weights,
         "shots": shots,
         "data_options": data_options,
+        "backbone_options": backbone_options or None,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
