@@ -12,7 +12,7 @@ labels. Wall time per draw covers training and predicting the test set; each met
 backbone per draw, as a user's run would.
 
     bash benchmarks/setfit_env.sh                      # once: the baseline's environment
-    python benchmarks/fewshot_text.py [--draws 10] [--shots 8] [--methods ...] [--no-setfit]
+    python benchmarks/fewshot_text.py [--draws 10] [--shots 8] [--methods ...] [--no-setfit] [--ensemble]
 """
 
 from __future__ import annotations
@@ -98,6 +98,55 @@ def run_ours(
     return rows
 
 
+def run_ensemble(
+    dataset: str, shots: int, count: int, test_size: int | None = None, max_length: int | None = None
+) -> dict[str, list[dict]]:
+    """Issue 16: linear_probe, contrastive, and their ensemble (the mean of the two softmax
+    probabilities) on the same draws; one run of each method per draw serves all three rows."""
+    from types import SimpleNamespace
+
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from zoo_core.data import DataSplits
+    from zoo_core.engine.inference import predict_items
+    from zoo_core.engine.pipeline import finetune
+
+    samples, test = draws(dataset, shots, count, test_size)
+    extra = {"backbone_options": {"max_length": max_length}} if max_length else {}
+    rows: dict[str, list[dict]] = {"linear_probe": [], "contrastive": [], "probe+contrastive": []}
+    for seed, train in samples:
+        label_names = sorted(set(test.labels) | set(train.labels))
+        splits = DataSplits(train=train, val=None, test=test, label_names=label_names, notes=[])
+        truth = [label_names.index(label) for label in test.labels]
+        probabilities, seconds = {}, {}
+        for method, cached in (("linear_probe", True), ("contrastive", False)):
+            started = time.perf_counter()
+            result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, **extra)
+            logits = predict_items(result.model_obj, SimpleNamespace(uses_feature_cache=cached), list(test.items))
+            probabilities[method] = logits.softmax(-1)
+            seconds[method] = time.perf_counter() - started
+        probabilities["probe+contrastive"] = (probabilities["linear_probe"] + probabilities["contrastive"]) / 2
+        seconds["probe+contrastive"] = seconds["linear_probe"] + seconds["contrastive"]
+        for name, probs in probabilities.items():
+            predicted = probs.argmax(-1).tolist()
+            rows[name].append(
+                {
+                    "seed": seed,
+                    "accuracy": float(accuracy_score(truth, predicted)),
+                    "macro_f1": float(f1_score(truth, predicted, average="macro")),
+                    "seconds": seconds[name],
+                }
+            )
+        print(
+            f"  {dataset} seed {seed}: "
+            + ", ".join(f"{name} {rows[name][-1]['accuracy']:.4f}" for name in rows)
+            + f" ({seconds['probe+contrastive']:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return rows
+
+
 def run_setfit(
     dataset: str, shots: int, count: int, test_size: int | None = None, max_length: int | None = None
 ) -> list[dict]:
@@ -162,6 +211,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--no-setfit", action="store_true", help="skip the baseline")
     parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also run linear_probe and contrastive on each draw and score the mean of their probabilities",
+    )
+    parser.add_argument(
         "--test-size", type=int, help="score on a stratified (seed 0) part of the test set of this size (CPU time)"
     )
     parser.add_argument(
@@ -178,6 +232,9 @@ def main() -> None:
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-bench-"))
     results = []
     for dataset in args.datasets.split(","):
+        if args.ensemble:
+            ensemble_rows = run_ensemble(dataset, args.shots, args.draws, args.test_size, args.max_length)
+            results += [summary(dataset, method, rows) for method, rows in ensemble_rows.items()]
         for method in args.methods.split(","):
             if method:
                 rows = run_ours(dataset, method, args.shots, args.draws, args.test_size, args.max_length)
