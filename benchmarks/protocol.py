@@ -128,10 +128,10 @@ def capped(splits, per_class: int | None):
     )
 
 
-def runs_of(splits, seeds: int, shots: int | None, draws: int):
-    """(seed, DataSplits) per run: the fixed splits under seeds 0..N-1, or few-shot draws."""
+def runs_of(splits, seeds: int, shots: int | None, draws: int, first_seed: int = 0):
+    """(seed, DataSplits) per run: the fixed splits under seeds first..first+N-1, or few-shot draws."""
     if not shots:
-        return [(seed, splits) for seed in range(seeds)]
+        return [(seed, splits) for seed in range(first_seed, first_seed + seeds)]
     from zoo_core.data import DataSplits, LabelledData, take_shots
 
     pool = splits.train
@@ -165,7 +165,7 @@ def run_set(name: str, splits, model: str, args, options: dict) -> tuple[list[di
         # default size the crop would only cut the object.
         train_options["backbone_options"].update(image_size=args.image_size, crop_pct=1.0)
     rows = []
-    for seed, run_splits in runs_of(splits, args.seeds, args.shots, args.draws):
+    for seed, run_splits in runs_of(splits, args.seeds, args.shots, args.draws, args.first_seed):
         reset_peak_rss()
         started = time.perf_counter()
         result = finetune(
@@ -284,6 +284,7 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, help="default: the method's")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (add seeds to a result)")
     parser.add_argument(
         "--image-size",
         type=int,
@@ -353,6 +354,7 @@ def main() -> None:
             "epochs": args.epochs,
             "image_size": args.image_size,
             "seeds": args.seeds,
+            "first_seed": args.first_seed,
             "shots": args.shots,
             "draws": args.draws if args.shots else None,
             "max_per_class": args.max_per_class,

@@ -173,6 +173,8 @@ def test_classification_flags_are_refused_for_detection(tiny_catalog, tmp_path):
     assert "--method auto chooses among classification methods" in line
     line = error_line(invoke(tiny_catalog, "finetune", "-m", "tiny-image", "-d", str(data), "--shots", "2"))
     assert "--shots: not for object-detection" in line
+    line = error_line(invoke(tiny_catalog, "finetune", "-m", "tiny-image", "-d", str(data), "--augment", "none"))
+    assert "--augment: not for object-detection" in line  # the detection trainer has its own transforms
 
 
 # ------------------------------------------------------------------------------------- detection
