@@ -213,6 +213,36 @@ def test_demo_refuses_what_it_cannot_serve_in_one_line(adapters, tiny_catalog, r
     assert result.exit_code == 1 and result.output.strip().splitlines() == [f"Error: {GRADIO_MISSING}"]
 
 
+def test_a_stopped_demo_whose_server_will_not_close_still_stops(monkeypatch, capsys):
+    """Ctrl-C sets an event (never an interrupt inside the server's code); a close that hangs is
+    given up after CLOSE_SECONDS, said in one warning, and the command still says it stopped."""
+    import threading
+
+    import zoo_core.commands.demo as command
+
+    closing, release = threading.Event(), threading.Event()
+
+    class HangingBlocks:
+        def close(self, verbose=True):
+            closing.set()
+            release.wait(30)
+
+    monkeypatch.setattr(command, "CLOSE_SECONDS", 0.5)
+    monkeypatch.setattr(command, "_exit_soon", lambda seconds: None)  # never arm an exit in pytest's process
+    before = signal.getsignal(signal.SIGINT)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    try:
+        command._serve(HangingBlocks())
+    finally:
+        release.set()
+    assert closing.is_set() and time.monotonic() - started < 10
+    out, err = capsys.readouterr()
+    assert out.strip() == "zoo demo: stopped"
+    assert err.strip() == "warning: the web server did not close within 0.5 s; exiting anyway"
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
 @pytest.mark.slow  # trains two tiny adapters (once for the module)
 def test_demo_listens_on_localhost_and_shares_only_when_asked(adapters, monkeypatch):
     from click.testing import CliRunner

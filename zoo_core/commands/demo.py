@@ -95,28 +95,50 @@ def demo(adapter, host, port, top_k, share):
     _serve(blocks)
 
 
+#: How long a stopped demo waits for the web server to close before it exits anyway.
+CLOSE_SECONDS = 10.0
+
+
 def _serve(blocks) -> None:
-    """Block until Ctrl-C or SIGTERM, then close the server (and any share tunnel) and say so."""
+    """Block until Ctrl-C or SIGTERM, then close the server (and any share tunnel) and say so.
+
+    Both signals only set an event, so the interrupt never lands inside the server's own code; the
+    close runs in a daemon thread with a deadline (:data:`CLOSE_SECONDS`), because a server thread
+    that does not finish (seen in CI: no "stopped" line a minute after Ctrl-C) must not keep the
+    process alive."""
     import signal
     import threading
 
     stop = threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
-        while not stop.wait(0.5):  # a short wait so that Ctrl-C is handled promptly
+        while not stop.wait(0.5):  # a short wait so that a signal is acted on promptly
             pass
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a SIGINT that arrived before the handler was set
         pass
     finally:
-        from gradio.tunneling import CURRENT_TUNNELS
-
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         _exit_soon(20.0)
-        blocks.close(verbose=False)
-        for tunnel in list(CURRENT_TUNNELS):
-            if tunnel.proc is not None:
-                tunnel.proc.terminate()
+        closer = threading.Thread(target=_close, args=(blocks,), name="zoo-demo-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_SECONDS)
+        if closer.is_alive():
+            _echo_err(f"warning: the web server did not close within {CLOSE_SECONDS:g} s; exiting anyway")
     click.echo("zoo demo: stopped")
+
+
+def _close(blocks) -> None:
+    """Close the gradio server and end any share tunnel's process."""
+    blocks.close(verbose=False)
+    from gradio.tunneling import CURRENT_TUNNELS
+
+    for tunnel in list(CURRENT_TUNNELS):
+        if tunnel.proc is not None:
+            tunnel.proc.terminate()
 
 
 def _exit_soon(seconds: float) -> None:
