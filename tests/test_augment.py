@@ -5,6 +5,7 @@ the adapter; the evaluation transform never changes."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import torch
@@ -57,7 +58,7 @@ def test_none_trains_on_the_evaluation_transform_and_augmentation_is_random(tiny
     plain = _backbone(tiny_zoo, augment="none")
     assert torch.equal(plain.preprocessor(train=True).load(image), plain.preprocessor(train=False).load(image))
     augmented = _backbone(tiny_zoo, augment="randaugment").preprocessor(train=True)
-    torch.manual_seed(0)
+    random.seed(0)  # timm's crop and RandAugment draw from Python's random
     loads = [augmented.load(image) for _ in range(4)]
     assert any(not torch.equal(loads[0], other) for other in loads[1:])
 
@@ -106,5 +107,40 @@ def test_the_cli_refuses_augmentation_for_a_text_model_and_a_bad_preset(run_zoo,
     code, _, err = run_zoo(*base, "-m", TINY_TEXT, "-d", str(text_file), "--augment", "randaugment")
     assert code != 0 and len(err.strip().splitlines()) == 1, err
     assert "--augment: " in err and "image models only" in err
-    code, _, err = run_zoo(*base, "-m", TINY_IMAGE, "-d", str(image_folder), "--augment", "heavy")
+    code, _, err = run_zoo(*base, "-m", TINY_IMAGE, "-d", str(image_folder), "--method", "full", "--augment", "heavy")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "unknown preset 'heavy'" in err, err
+
+
+def test_a_method_on_cached_features_refuses_augmentation_in_one_line(run_zoo, tiny_catalog, image_folder):
+    """linear_probe trains on cached features of the evaluation transform: an --augment it would not use is an
+    error, not a silent no-op (the adapter would otherwise record an augmentation that never happened)."""
+    code, _, err = run_zoo(
+        "--catalog", str(tiny_catalog), "finetune", "-m", TINY_IMAGE, "-d", str(image_folder),
+        "--method", "linear_probe", "--augment", "randaugment", "--no-save",
+    )  # fmt: skip
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert "--augment" in err and "method 'linear_probe' trains on cached features" in err
+
+
+def test_auto_picking_a_cached_feature_method_says_the_augmentation_is_unused(tiny_zoo, image_folder):
+    from zoo_core.engine.pipeline import finetune
+
+    result = finetune(
+        TINY_IMAGE, image_folder, method="auto", backbone_options={"augment": "trivialaugment"}, save=False,
+        zoo=tiny_zoo,
+    )  # fmt: skip
+    picked = result.method
+    assert picked in {"protonet", "linear_probe"}, picked  # the tiny set has a handful of images per class
+    assert any(note.startswith("augment: not used") and picked in note for note in result.notes), result.notes
+
+
+def test_ema_decay_says_when_a_method_fits_outside_the_training_loop(tiny_zoo, image_folder):
+    from zoo_core.engine.pipeline import finetune
+
+    result = finetune(TINY_IMAGE, image_folder, method="linear_probe", ema_decay=0.9, save=False, zoo=tiny_zoo)
+    assert any(note.startswith("ema_decay: not used") for note in result.notes), result.notes
+    trained = finetune(
+        TINY_IMAGE, image_folder, method="linear_probe", ema_decay=0.9, save=False, zoo=tiny_zoo,
+        method_options={"solver": "adamw"}, epochs=1,
+    )  # fmt: skip
+    assert not any(note.startswith("ema_decay") for note in trained.notes), trained.notes

@@ -129,6 +129,7 @@ def prepare(
     options = method_options(spec, config.method_options)
     train_config = build_train_config(spec.defaults, {**config.train, "seed": config.seed})
     method = load_spec_object(spec)(**options)
+    augmentation_note = check_augmentation_use(config, method, auto=auto_note is not None)
     tapt_steps = check_tapt(zoo, entry, config.tapt_steps, config.unlabeled is not None)
     check_unlabeled_use(zoo, config.method, method, config.unlabeled is not None, tapt=bool(tapt_steps))
     if "num_workers" not in config.train:
@@ -137,7 +138,7 @@ def prepare(
         check_adapter_name(config.name or default_adapter_name(entry, config.method))
     check_tracking(config.report_to, config.tracking_dir)
     splits = splits or _load_data(data, config, entry)
-    notes = [*filter(None, [auto_note]), *splits.notes]
+    notes = [*filter(None, [auto_note, augmentation_note]), *splits.notes]
     if splits.skipped:  # nothing is left out in silence: stderr on the CLI, skipped.json in the run folder
         log(skipped_summary(splits.skipped, full_list="--json output and the run folder's skipped.json"))
     train_data = splits.train
@@ -256,6 +257,27 @@ def _load_data(data: str | Path | DataSplits, config: FinetuneConfig, entry: Any
     return splits
 
 
+#: Backbone options that change only the training transform (``zoo_timm``'s), with the names a user gave them.
+AUGMENTATION_OPTIONS = {"augment": "--augment", "hflip": "--hflip", "crop_scale": "crop_scale"}
+
+
+def check_augmentation_use(config: FinetuneConfig, method: Any, *, auto: bool) -> str | None:
+    """Training augmentation given to a method that trains on cached features of the evaluation
+    transform would never be used: refused in one line for a method the user named, a note when
+    ``--method auto`` picked it (the user asked for augmentation without knowing the method)."""
+    given = [name for name in AUGMENTATION_OPTIONS if name in (config.backbone_options or {})]
+    if not given or not method.uses_feature_cache:
+        return None
+    flags = "/".join(AUGMENTATION_OPTIONS[name] for name in given)
+    why = (
+        f"method '{config.method}' trains on cached features of unaugmented images, so the training "
+        "augmentation would not be used"
+    )
+    if auto:
+        return f"augment: not used ({flags}): {why}"
+    raise ZooError(f"{flags}: {why}; drop it, or pick a method that trains the backbone (full, lora, ...)")
+
+
 def resolve_auto_method(entry: Any, config: FinetuneConfig, train: LabelledData) -> tuple[FinetuneConfig, str]:
     """``method="auto"``: the advisor's choice (:func:`zoo_core.advice.choose_method`) from the
     examples per class that will train (after ``shots``), the modality, the model's size and
@@ -280,6 +302,18 @@ def resolve_auto_method(entry: Any, config: FinetuneConfig, train: LabelledData)
         per_class, entry.params_m, entry.modality, unlabeled=config.unlabeled is not None, budget=budget
     )
     return replace(config, method=method, method_options={}), f"method auto: picked '{method}' because {reason}"
+
+
+def own_fit_notes(run: PreparedRun, result: TrainResult) -> list[str]:
+    """Notes on a fit the method made itself, outside the generic trainer: its own note, and an
+    ``ema_decay`` that only the trainer keeps, so this fit never used it (said, not skipped)."""
+    notes = [result.note] if result.note else []
+    if run.train_config.ema_decay:
+        notes.append(
+            f"ema_decay: not used: method '{run.config.method}' fitted itself, outside the training loop "
+            "that keeps the weight EMA"
+        )
+    return notes
 
 
 def fit_on_features(run: PreparedRun) -> Fitted:
@@ -322,8 +356,8 @@ def fit_on_features(run: PreparedRun) -> Fitted:
             num_classes=len(run.label_names),
             train_labels=torch.tensor(y_train),
         )
-    elif result.note:
-        run.notes.append(result.note)
+    else:
+        run.notes.extend(own_fit_notes(run, result))
     assert result.best_state is not None
     run.method.load_adapter_state(run.net, result.best_state)
     assert eval_x is not None  # the evaluation split exists: prepare() refuses a run without one
@@ -368,8 +402,8 @@ def fit_on_items(run: PreparedRun) -> Fitted:
             num_classes=len(run.label_names),
             train_labels=torch.tensor(y_train),
         )
-    elif result.note:
-        run.notes.append(result.note)
+    else:
+        run.notes.extend(own_fit_notes(run, result))
     run.net = run.accelerator.unwrap_model(run.net)
     assert result.best_state is not None
     run.method.load_adapter_state(run.net, result.best_state)
