@@ -227,20 +227,48 @@ def test_a_stopped_demo_whose_server_will_not_close_still_stops(monkeypatch, cap
             closing.set()
             release.wait(30)
 
+    tunnels_ended = threading.Event()
     monkeypatch.setattr(command, "CLOSE_SECONDS", 0.5)
     monkeypatch.setattr(command, "_exit_soon", lambda seconds: None)  # never arm an exit in pytest's process
+    monkeypatch.setattr(command, "_end_tunnels", tunnels_ended.set)
     before = signal.getsignal(signal.SIGINT)
-    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    serving_handler = []
+
+    def interrupt() -> None:
+        serving_handler.append(signal.getsignal(signal.SIGINT))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Timer(0.3, interrupt).start()
     started = time.monotonic()
     try:
         command._serve(HangingBlocks())
     finally:
         release.set()
     assert closing.is_set() and time.monotonic() - started < 10
+    assert serving_handler and serving_handler[0] is not before  # Ctrl-C went to the event, not an interrupt
+    assert tunnels_ended.is_set()  # even though the close never finished
     out, err = capsys.readouterr()
     assert out.strip() == "zoo demo: stopped"
     assert err.strip() == "warning: the web server did not close within 0.5 s; exiting anyway"
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
+def test_a_close_that_raises_is_one_warning_and_the_demo_still_stops(monkeypatch, capsys):
+    import threading
+
+    import zoo_core.commands.demo as command
+
+    class FailingBlocks:
+        def close(self, verbose=True):
+            raise OSError("socket gone\nsecond line")
+
+    monkeypatch.setattr(command, "_exit_soon", lambda seconds: None)
+    monkeypatch.setattr(command, "_end_tunnels", lambda: None)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    command._serve(FailingBlocks())
+    out, err = capsys.readouterr()
+    assert out.strip() == "zoo demo: stopped"
+    assert err.strip() == "warning: closing the web server failed (OSError: socket gone); exiting anyway"
 
 
 @pytest.mark.slow  # trains two tiny adapters (once for the module)

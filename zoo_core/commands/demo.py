@@ -111,10 +111,10 @@ def _serve(blocks) -> None:
 
     stop = threading.Event()
     previous = {}
-    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, lambda *_: stop.set())
-    try:
+    try:  # a SIGINT between here and the handler is a KeyboardInterrupt, and still closes the server
+        if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, lambda *_: stop.set())
         while not stop.wait(0.5):  # a short wait so that a signal is acted on promptly
             pass
     except KeyboardInterrupt:  # a SIGINT that arrived before the handler was set
@@ -123,19 +123,30 @@ def _serve(blocks) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _exit_soon(20.0)
-        closer = threading.Thread(target=_close, args=(blocks,), name="zoo-demo-close", daemon=True)
+        closer = threading.Thread(target=_close_server, args=(blocks,), name="zoo-demo-close", daemon=True)
         closer.start()
         closer.join(CLOSE_SECONDS)
         if closer.is_alive():
             _echo_err(f"warning: the web server did not close within {CLOSE_SECONDS:g} s; exiting anyway")
+        _end_tunnels()  # here, not after the close: a hung close must not leave a share tunnel running
     click.echo("zoo demo: stopped")
 
 
-def _close(blocks) -> None:
-    """Close the gradio server and end any share tunnel's process."""
-    blocks.close(verbose=False)
-    from gradio.tunneling import CURRENT_TUNNELS
+def _close_server(blocks) -> None:
+    """Close the gradio server; a failure is one warning line (the demo is stopping either way)."""
+    try:
+        blocks.close(verbose=False)
+    except Exception as error:  # whatever the server raises, the stop goes on
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        _echo_err(f"warning: closing the web server failed ({type(error).__name__}: {reason}); exiting anyway")
 
+
+def _end_tunnels() -> None:
+    """End any share tunnel's process (gradio keeps them in ``CURRENT_TUNNELS``)."""
+    try:
+        from gradio.tunneling import CURRENT_TUNNELS
+    except ImportError:  # no gradio, no tunnel
+        return
     for tunnel in list(CURRENT_TUNNELS):
         if tunnel.proc is not None:
             tunnel.proc.terminate()
