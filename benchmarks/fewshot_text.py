@@ -231,11 +231,14 @@ def main() -> None:
     need(DATA / "trec")
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-bench-"))
     results = []
+    methods = args.methods.split(",")
+    if args.ensemble:  # its run already gives these two rows, on the same draws: do not run them twice
+        methods = [method for method in methods if method not in ("linear_probe", "contrastive")]
     for dataset in args.datasets.split(","):
         if args.ensemble:
             ensemble_rows = run_ensemble(dataset, args.shots, args.draws, args.test_size, args.max_length)
             results += [summary(dataset, method, rows) for method, rows in ensemble_rows.items()]
-        for method in args.methods.split(","):
+        for method in methods:
             if method:
                 rows = run_ours(dataset, method, args.shots, args.draws, args.test_size, args.max_length)
                 results.append(summary(dataset, method, rows))

@@ -304,6 +304,13 @@ def main() -> None:
     spec = zoo.get("methods", args.method)
     options = parse_options(args.option)
     args.train_options = parse_options(args.train)
+    from zoo_core.engine.settings import TRAIN_SETTINGS
+
+    not_training = sorted(set(args.train_options) - set(TRAIN_SETTINGS))
+    if not_training:  # a FinetuneConfig field would arrive as an unconverted string
+        parser.error(f"-t takes training settings only ({', '.join(sorted(TRAIN_SETTINGS))}); got {not_training}")
+    if args.shots and args.first_seed:
+        parser.error("--first-seed applies to --seeds; with --shots the draws always run 0..--draws-1")
     args.backbone_options = {k: _number_or_text(v) for k, v in parse_options(args.backbone).items()}
     if args.model:
         entry = zoo.catalog.get(args.model)
