@@ -88,13 +88,14 @@ def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
 @click.option(
     "--ema-decay",
     type=float,
-    help="Evaluate and keep an exponential moving average of the weights (timm's ModelEmaV3), e.g. 0.999; 0: off.",
+    help="Evaluate and keep an exponential moving average of the weights (timm's ModelEmaV3), e.g. 0.999; 0: off. "
+    "Methods that fit themselves (the probe's lbfgs, contrastive) say in a note that they do not use it.",
 )
 @click.option(
     "--augment",
     metavar="PRESET",
-    help="Image models: training augmentation, built with timm's create_transform: light (the default: random "
-    "crop and flip), randaugment, trivialaugment or none.",
+    help="Image models, methods that train the backbone (full, lora...): training augmentation, built with timm's "
+    "create_transform: light (the default: random crop and flip), randaugment, trivialaugment or none.",
 )
 @click.option(
     "--hflip",
