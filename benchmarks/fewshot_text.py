@@ -103,13 +103,15 @@ def run_ensemble(
 ) -> dict[str, list[dict]]:
     """Issue 16: linear_probe, contrastive, and their ensemble (the mean of the two softmax
     probabilities) on the same draws; one run of each method per draw serves all three rows."""
-    from types import SimpleNamespace
-
     from sklearn.metrics import accuracy_score, f1_score
 
     from zoo_core.data import DataSplits
     from zoo_core.engine.inference import predict_items
     from zoo_core.engine.pipeline import finetune
+    from zoo_core.plugins import Zoo
+    from zoo_core.specs import load_spec_object
+
+    zoo = Zoo()
 
     samples, test = draws(dataset, shots, count, test_size)
     extra = {"backbone_options": {"max_length": max_length}} if max_length else {}
@@ -119,10 +121,11 @@ def run_ensemble(
         splits = DataSplits(train=train, val=None, test=test, label_names=label_names, notes=[])
         truth = [label_names.index(label) for label in test.labels]
         probabilities, seconds = {}, {}
-        for method, cached in (("linear_probe", True), ("contrastive", False)):
+        for method in ("linear_probe", "contrastive"):
             started = time.perf_counter()
-            result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, **extra)
-            logits = predict_items(result.model_obj, SimpleNamespace(uses_feature_cache=cached), list(test.items))
+            result = finetune("minilm-l6", splits, method=method, seed=seed, save=False, zoo=zoo, **extra)
+            # predict_items asks the method class only whether it predicts through cached features
+            logits = predict_items(result.model_obj, load_spec_object(zoo.get("methods", method)), list(test.items))
             probabilities[method] = logits.softmax(-1)
             seconds[method] = time.perf_counter() - started
         probabilities["probe+contrastive"] = (probabilities["linear_probe"] + probabilities["contrastive"]) / 2

@@ -59,3 +59,9 @@ class NotFoundError(ZooError):
         super().__init__(message)
         self.kind = kind
         self.name = name
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: the message's first line`` (or the type alone): an exception in a one-line warning."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

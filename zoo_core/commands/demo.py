@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo_core.commands._shared import _echo_err, get_zoo
-from zoo_core.errors import ZooError
+from zoo_core.errors import ZooError, first_line
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -137,8 +137,7 @@ def _close_server(blocks) -> None:
     try:
         blocks.close(verbose=False)
     except Exception as error:  # whatever the server raises, the stop goes on
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        _echo_err(f"warning: closing the web server failed ({type(error).__name__}: {reason}); exiting anyway")
+        _echo_err(f"warning: closing the web server failed ({first_line(error)}); exiting anyway")
 
 
 def _end_tunnels() -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo_core.engine.runs import default_run_folder
-from zoo_core.errors import ZooError, did_you_mean
+from zoo_core.errors import ZooError, did_you_mean, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from zoo_core.engine.pipeline import PreparedRun
@@ -116,11 +116,6 @@ def _scalars(values: dict[str, Any]) -> dict[str, int | float]:
     return {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 class Tracking:
     """The trackers of one fine-tune. It sits in the run's ``accelerator.trackers``, so the trainer's
     per-epoch ``accelerator.log`` reaches every tracker; each call is guarded (a failing tracker is
@@ -157,7 +152,7 @@ class Tracking:
             except Exception as exc:
                 self.close(failed=True)
                 raise ZooError(
-                    f"--report-to {name}: the tracker could not start ({_first_line(exc)}); {_START_HINTS[name]}"
+                    f"--report-to {name}: the tracker could not start ({first_line(exc)}); {_START_HINTS[name]}"
                 ) from exc
         run.accelerator.trackers.append(self)
         shown = "; ".join(self._describe(name) for name in self.active)
@@ -229,7 +224,7 @@ class Tracking:
                     pass
 
     def _warn(self, name: str, what: str, exc: Exception) -> None:
-        message = f"tracking: {name} failed while {what} ({_first_line(exc)}); it logs nothing more, the run goes on"
+        message = f"tracking: {name} failed while {what} ({first_line(exc)}); it logs nothing more, the run goes on"
         if self.run is not None:
             self.run.log(message)
             self.run.notes.append(message)
